@@ -1,0 +1,138 @@
+"""The Python API: module functions over one default JobManager, and the helpers a job's
+own code calls (``write_output``, ``write_progress``, ``current_job``, ``check_stop``)."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from . import _extension
+from .capture import current_job, start_thread
+from .errors import JobArgumentError, JobStopped
+from .manager import JobManager
+from .records import Progress, Stream
+
+__all__ = [
+    "as_job",
+    "check_stop",
+    "current_job",
+    "get_job",
+    "get_manager",
+    "receive_job",
+    "remove_job",
+    "resume_job",
+    "set_manager",
+    "start_job",
+    "start_thread",
+    "stop_job",
+    "suspend_job",
+    "wait_job",
+    "write_output",
+    "write_progress",
+]
+
+_manager: JobManager | None = None
+_manager_lock = threading.Lock()
+
+
+def get_manager() -> JobManager:
+    """The JobManager the module functions use; made on first use, configured from the
+    running IPython shell's config when there is one."""
+    global _manager
+    with _manager_lock:
+        if _manager is None:
+            shell = _extension.current_shell()
+            _manager = JobManager(parent=shell) if shell is not None else JobManager()
+        return _manager
+
+
+def set_manager(manager: JobManager | None) -> JobManager | None:
+    """Make ``manager`` the default (None: make a new one on next use); returns the old."""
+    global _manager
+    with _manager_lock:
+        previous, _manager = _manager, manager
+    return previous
+
+
+def _delegate(name: str) -> Callable[..., Any]:
+    method = getattr(JobManager, name)
+
+    @functools.wraps(method)
+    def function(*args: Any, **kwargs: Any) -> Any:
+        return getattr(get_manager(), name)(*args, **kwargs)
+
+    parameters = list(inspect.signature(method).parameters.values())[1:]  # no `self`
+    function.__signature__ = inspect.signature(method).replace(parameters=parameters)  # type: ignore[attr-defined]
+    return function
+
+
+start_job = _delegate("start_job")
+get_job = _delegate("get_job")
+receive_job = _delegate("receive_job")
+wait_job = _delegate("wait_job")
+stop_job = _delegate("stop_job")
+remove_job = _delegate("remove_job")
+suspend_job = _delegate("suspend_job")
+resume_job = _delegate("resume_job")
+
+
+def write_output(value: Any) -> None:
+    """Write ``value`` to the current job's output stream (Write-Output). Outside a job
+    the value is shown, so code written for jobs can be tried in a cell."""
+    job = current_job()
+    if job is not None:
+        job.write_output(value)
+        return
+    shell = _extension.current_shell()
+    if shell is not None:
+        from IPython.display import display
+
+        display(value)
+    else:
+        print(repr(value))
+
+
+def write_progress(percent: float | None = None, status: str = "", activity: str = "") -> None:
+    """Report progress (Write-Progress): shown by the job's widget, kept as a record.
+    Does nothing outside a job."""
+    if percent is not None and (not isinstance(percent, int | float) or not 0 <= percent <= 100):
+        raise JobArgumentError(f"percent must be between 0 and 100, not {percent!r}")
+    job = current_job()
+    if job is None:
+        return
+    job.progress = Progress(percent, str(status), str(activity))
+    job.records.add(Stream.PROGRESS, job.progress)
+
+
+def check_stop() -> None:
+    """Raise ``JobStopped`` if a stop of the current job was asked for. A job that calls
+    this is given ``stop_grace`` seconds to stop here before a forced stop."""
+    job = current_job()
+    if job is None:
+        return
+    job.checks_stop = True
+    if job.stop_requested.is_set():
+        raise JobStopped(f"{job.name} was asked to stop")
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def as_job(function: F | None = None, **job_options: Any) -> Any:
+    """Add an ``as_job=False`` keyword to ``function`` (PowerShell's -AsJob switch):
+    ``f(x, as_job=True)`` starts ``f(x)`` as a job and returns the Job. Job options
+    (``name``, ``backend``...) can be given: ``@as_job(backend="process")``."""
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, as_job: bool = False, **kwargs: Any) -> Any:
+            if as_job:
+                return get_manager().start_job(func, *args, **job_options, **kwargs)
+            return func(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate(function) if function is not None else decorate

@@ -1,0 +1,83 @@
+"""Backends run child jobs. Each is a small class behind one protocol, so new job types
+plug in with ``register_backend`` (PowerShell's "derive from Job" extensibility)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..errors import JobArgumentError
+
+if TYPE_CHECKING:
+    from ..execution import Work
+    from ..job import Job
+    from ..manager import JobManager
+
+
+@dataclass
+class StartRequest:
+    """Everything ``start_job`` was asked, checked and compiled, before any id is used."""
+
+    work: Work
+    command: str
+    name: str | None = None
+    engines: Any = None
+    cwd: str | None = None
+    using: list[str] = field(default_factory=list)
+
+
+class Backend(Protocol):
+    """Runs the children of jobs of one ``job_type``."""
+
+    name: str
+    job_type: str
+
+    def check(self, request: StartRequest) -> None:
+        """Raise a ``JobError`` for a request this backend cannot run (no job exists yet)."""
+
+    def locations(self, request: StartRequest) -> list[str]:
+        """One child job is made per location."""
+
+    def launch(self, child: Job, request: StartRequest) -> None:
+        """Start the work of ``child`` (NotStarted) and set ``child.runner``."""
+
+    def stop(self, child: Job) -> None:
+        """Make a Stopping child stop; the cooperative flag is already set."""
+
+    def suspend(self, child: Job) -> None: ...
+    def resume(self, child: Job) -> None: ...
+
+    def shutdown(self) -> None:
+        """Release threads and processes; running jobs were stopped before."""
+
+
+BackendFactory = Callable[["JobManager"], Backend]
+_factories: dict[str, BackendFactory] = {}
+
+
+def register_backend(name: str, factory: BackendFactory) -> None:
+    """Make ``backend=name`` available to every JobManager."""
+    _factories[name] = factory
+
+
+def backend_names() -> list[str]:
+    return sorted(_factories)
+
+
+def create_backend(name: str, manager: JobManager) -> Backend:
+    try:
+        factory = _factories[name]
+    except KeyError:
+        known = ", ".join(backend_names())
+        raise JobArgumentError(f"unknown backend {name!r}; available: {known}") from None
+    return factory(manager)
+
+
+def _thread_backend(manager: JobManager) -> Backend:
+    from .thread import ThreadBackend
+
+    return ThreadBackend(manager)
+
+
+register_backend("thread", _thread_backend)

@@ -1,0 +1,249 @@
+"""Thread jobs (``ThreadJob``): reused daemon worker threads inside the kernel.
+
+Workers form a cached pool that grows on demand, so a job never waits behind another,
+unless ``throttle_limit`` is set (ThreadJob's -ThrottleLimit): then extra jobs wait as
+NotStarted and start in order as others finish. Idle workers exit after a while.
+
+Stopping: the cooperative flag first (``check_stop()`` raises). A job that has shown it
+checks the flag gets ``stop_grace`` seconds to stop by itself; then, or at once for a job
+that never checks, ``JobStopped`` is raised in its thread asynchronously
+(``PyThreadState_SetAsyncExc``). That lands between bytecodes: a long C call or a blocking
+wait delays it until it returns. The worker takes back any pending stop before it picks up
+its next job, so a stop never lands in the wrong job.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import itertools
+import queue
+import threading
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from ..capture import install as install_capture
+from ..capture import job_context
+from ..errors import JobArgumentError, JobStateError, JobStopped
+from ..execution import Work, run_work
+from ..state import JobState
+
+if TYPE_CHECKING:
+    from ..job import Job
+    from ..manager import JobManager
+    from . import StartRequest
+
+_post_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
+_post_async_exc.argtypes = (ctypes.c_ulong, ctypes.py_object)
+_post_async_exc.restype = ctypes.c_int
+_clear_async_exc = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p)(
+    ("PyThreadState_SetAsyncExc", ctypes.pythonapi)
+)
+
+_worker_numbers = itertools.count(1)
+_Task = tuple["Job", Work]
+
+
+class _Worker:
+    """One daemon thread that runs jobs one after another."""
+
+    def __init__(self, pool: WorkerPool, first: _Task) -> None:
+        self.pool = pool
+        self.inbox: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
+        self.lock = threading.Lock()
+        self.current: Job | None = None  # set only while the user's code may run
+        self.thread = threading.Thread(
+            target=self._main,
+            args=(first,),
+            name=f"ipyjobs-worker-{next(_worker_numbers)}",
+            daemon=True,
+        )
+        self.thread.start()
+
+    def _main(self, task: _Task | None) -> None:
+        while True:
+            while task is not None:
+                job, work = task
+                with job_context(job):
+                    run_work(job, work, lambda code, job=job: self._call(job, code))
+                task = self.pool._next_task(self)
+            if self.pool._closed:
+                return
+            try:
+                task = self.inbox.get(timeout=self.pool.idle_timeout)
+            except queue.Empty:
+                if self.pool._retire(self):
+                    return
+                continue  # a task is on its way
+            if task is None:
+                return
+
+    def _call(self, job: Job, code: Any) -> None:
+        """Run the user's code where an asynchronous stop may land, and only there."""
+        try:
+            with self.lock:
+                self.current = job
+            code()
+        finally:
+            # Inline, not a function call: a pending stop may land at any call boundary.
+            # Once `current` is None no new stop is posted; then take back a pending one.
+            while True:
+                try:
+                    with self.lock:
+                        self.current = None
+                    _clear_async_exc(self.thread.ident, None)
+                    break
+                except JobStopped:
+                    pass
+
+    def interrupt(self, job: Job) -> bool:
+        """Raise JobStopped in this worker if it is running ``job``'s code right now."""
+        with self.lock:
+            if self.current is job and self.thread.ident is not None:
+                _post_async_exc(self.thread.ident, JobStopped)
+                return True
+        return False
+
+
+class WorkerPool:
+    """A cached pool of workers with an optional throttle limit."""
+
+    def __init__(self, throttle_limit: int = 0, idle_timeout: float = 30.0) -> None:
+        self.throttle_limit = throttle_limit
+        self.idle_timeout = idle_timeout
+        self._lock = threading.Lock()
+        self._workers: set[_Worker] = set()
+        self._idle: list[_Worker] = []
+        self._waiting: deque[_Task] = deque()
+        self._busy = 0
+        self._closed = False
+
+    def submit(self, job: Job, work: Work) -> None:
+        with self._lock:
+            if self._closed:
+                raise JobStateError("the thread backend has been shut down")
+            if self.throttle_limit and self._busy >= self.throttle_limit:
+                self._waiting.append((job, work))
+                return
+            self._busy += 1
+            if self._idle:
+                self._idle.pop().inbox.put((job, work))
+            else:
+                self._workers.add(_Worker(self, (job, work)))
+
+    def set_throttle_limit(self, limit: int) -> None:
+        """Change the limit; jobs it now admits start at once."""
+        with self._lock:
+            self.throttle_limit = limit
+            admitted = []
+            while self._waiting and (not limit or self._busy < limit):
+                admitted.append(self._waiting.popleft())
+                self._busy += 1
+            for task in admitted:
+                if self._idle:
+                    self._idle.pop().inbox.put(task)
+                else:
+                    self._workers.add(_Worker(self, task))
+
+    def _next_task(self, worker: _Worker) -> _Task | None:
+        with self._lock:
+            while (
+                self._waiting
+                and not self._closed
+                and (not self.throttle_limit or self._busy <= self.throttle_limit)
+            ):
+                task = self._waiting.popleft()
+                if not task[0].finished:  # skip jobs stopped while they waited
+                    return task
+            self._busy -= 1
+            if self._closed:
+                self._workers.discard(worker)
+            else:
+                self._idle.append(worker)
+            return None
+
+    def _retire(self, worker: _Worker) -> bool:
+        with self._lock:
+            if worker in self._idle:
+                self._idle.remove(worker)
+                self._workers.discard(worker)
+                return True
+            return False
+
+    def interrupt(self, job: Job) -> bool:
+        with self._lock:
+            workers = list(self._workers)
+        return any(worker.interrupt(job) for worker in workers)
+
+    def threads(self) -> list[threading.Thread]:
+        with self._lock:
+            return [worker.thread for worker in self._workers]
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Let idle workers exit now and busy ones after their job; wait for the idle."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            for worker in idle:
+                self._workers.discard(worker)
+            waiting, self._waiting = list(self._waiting), deque()
+        for worker in idle:
+            worker.inbox.put(None)
+        for worker in idle:
+            worker.thread.join(timeout)
+        for job, _ in waiting:
+            job.stop_requested.set()
+            job.set_state(JobState.STOPPED, only_from=[JobState.NOT_STARTED])
+
+
+class ThreadBackend:
+    """``backend="thread"``: the default."""
+
+    name = "thread"
+    job_type = "ThreadJob"
+    #: How often, and how many times, the asynchronous stop is posted again (for code
+    #: that catches JobStopped and carries on).
+    retry_interval = 0.05
+    retries = 40
+
+    def __init__(self, manager: JobManager) -> None:
+        self.manager = manager
+        self.pool = WorkerPool(manager.throttle_limit)
+        manager.observe(lambda change: self.pool.set_throttle_limit(change.new), "throttle_limit")
+
+    def check(self, request: StartRequest) -> None:
+        if request.cwd is not None:
+            raise JobArgumentError(
+                "cwd= needs the process or engines backend: thread jobs share the "
+                "kernel's working directory"
+            )
+        if request.engines is not None:
+            raise JobArgumentError("engines= needs the engines backend")
+
+    def locations(self, request: StartRequest) -> list[str]:
+        return ["localhost"]
+
+    def launch(self, child: Job, request: StartRequest) -> None:
+        install_capture()  # again: pytest or a prompt may have swapped sys.stdout since
+        child.runner = self
+        self.pool.submit(child, request.work)
+
+    def stop(self, child: Job) -> None:
+        threading.Thread(
+            target=self._escalate, args=(child,), name=f"ipyjobs-stop-{child.id}", daemon=True
+        ).start()
+
+    def _escalate(self, child: Job) -> None:
+        if child.checks_stop and child.wait_until_finished(self.manager.stop_grace):
+            return
+        for _ in range(self.retries):
+            self.pool.interrupt(child)
+            if child.wait_until_finished(self.retry_interval):
+                return
+
+    def suspend(self, child: Job) -> None:
+        raise JobStateError(f"{child.name}: a ThreadJob cannot be suspended (use a process job)")
+
+    resume = suspend
+
+    def shutdown(self) -> None:
+        self.pool.shutdown()

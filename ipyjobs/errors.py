@@ -1,0 +1,44 @@
+"""The exceptions ipyjobs raises, so callers can catch each kind of mistake by type.
+
+Every user mistake is a ``JobError`` subclass that also derives from the matching built-in
+(``LookupError``, ``TypeError``, ``ValueError``), so generic handlers keep working. The
+magics turn any ``JobError`` into a one-line ``UsageError``.
+"""
+
+from __future__ import annotations
+
+
+class JobError(Exception):
+    """Base class of every error ipyjobs raises for a user mistake."""
+
+
+class JobNotFoundError(JobError, LookupError):
+    """A ref (id, name, pattern or location) matched no job."""
+
+    def __str__(self) -> str:  # LookupError would repr() the message otherwise
+        return str(self.args[0]) if self.args else ""
+
+
+class InvalidJobTargetError(JobError, TypeError):
+    """``start_job`` was given something that is neither a callable nor a code string."""
+
+
+class JobArgumentError(JobError, ValueError):
+    """An argument has a bad value or combination (negative timeout, wait with keep...)."""
+
+
+class InvalidStateError(JobArgumentError):
+    """A state name that is not one of ``JobState``'s."""
+
+
+class JobStateError(JobError):
+    """The operation does not fit the job's state (removing a running job, suspending a
+    thread job, asking a stopped job for its result)."""
+
+
+class JobStopped(BaseException):
+    """Raised inside a job's thread to stop it.
+
+    A ``BaseException`` (like ``KeyboardInterrupt``) so that ``except Exception`` in user
+    code does not swallow a stop request.
+    """

@@ -1,0 +1,147 @@
+"""What runs inside a job: a call or a code string, and how its outcome is recorded.
+
+Code strings are compiled when the job is started, so a syntax error is raised to the
+caller at once and no job is created. The value of a final expression, a function's
+return value and each item a generator yields become output records.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import inspect
+import itertools
+import linecache
+import os
+import reprlib
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import CodeType
+from typing import TYPE_CHECKING, Any
+
+from .errors import JobStopped
+from .records import Stream
+from .state import JobState
+
+if TYPE_CHECKING:
+    from .job import Job
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_cell_numbers = itertools.count(1)
+_repr = reprlib.Repr()
+_repr.maxstring = _repr.maxother = 40
+
+
+class Work:
+    """A unit of work a backend runs for one child job."""
+
+    #: The names the work reads from the user namespace (for snapshot backends).
+    def run(self, job: Job) -> None:
+        raise NotImplementedError
+
+
+@dataclass
+class CallWork(Work):
+    function: Callable[..., Any]
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def run(self, job: Job) -> None:
+        result = self.function(*self.args, **self.kwargs)
+        if inspect.iscoroutine(result):
+            result = asyncio.run(result)
+        if inspect.isgenerator(result):
+            for item in result:
+                job.write_output(item)
+        elif result is not None:
+            job.write_output(result)
+
+
+@dataclass
+class CodeWork(Work):
+    """IPython code, already transformed to Python and compiled."""
+
+    body: CodeType
+    last_expression: CodeType | None
+    namespace: Callable[[], dict[str, Any]]
+
+    def run(self, job: Job) -> None:
+        namespace = self.namespace()
+        _evaluate(self.body, namespace)
+        if self.last_expression is not None:
+            value = _evaluate(self.last_expression, namespace)
+            if value is not None:
+                job.write_output(value)
+
+
+def _evaluate(code: CodeType, namespace: dict[str, Any]) -> Any:
+    result = eval(code, namespace)
+    if code.co_flags & inspect.CO_COROUTINE:  # the code used top-level await
+        result = asyncio.run(result)
+    return result
+
+
+def compile_code(
+    source: str,
+    namespace: Callable[[], dict[str, Any]],
+    transform: Callable[[str], str] | None = None,
+) -> CodeWork:
+    """Compile a job's code (after IPython's transforms, when given); raises SyntaxError."""
+    python = transform(source) if transform is not None else source
+    filename = f"<ipyjobs-input-{next(_cell_numbers)}>"
+    tree = ast.parse(python, filename, "exec")
+    last: ast.Expression | None = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr):
+        last = ast.Expression(tree.body.pop().value)
+    flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+    body = compile(tree, filename, "exec", flags=flags, dont_inherit=True)
+    expression = compile(last, filename, "eval", flags=flags, dont_inherit=True) if last else None
+    # Tracebacks of the job then show the lines, as IPython does for cells.
+    linecache.cache[filename] = (len(python), None, python.splitlines(True), filename)
+    return CodeWork(body, expression, namespace)
+
+
+def describe_call(function: Callable[..., Any], args: tuple, kwargs: Mapping[str, Any]) -> str:
+    """A readable call for ``Job.command``: ``fit(1, 2, epochs=3)``."""
+    name = getattr(function, "__qualname__", None) or getattr(function, "__name__", None)
+    if name is None:
+        name = _repr.repr(function)
+    parts = [_repr.repr(a) for a in args] + [f"{k}={_repr.repr(v)}" for k, v in kwargs.items()]
+    return f"{name}({', '.join(parts)})"
+
+
+def format_failure(exc: BaseException) -> str:
+    """The traceback as the user should read it: without ipyjobs' own frames."""
+    summary = traceback.TracebackException.from_exception(exc)
+    frames = [f for f in summary.stack if not f.filename.startswith(_PACKAGE_DIR)]
+    summary.stack = traceback.StackSummary.from_list(frames)
+    return "".join(summary.format())
+
+
+def run_work(job: Job, work: Work, call: Callable[[Callable[[], None]], None]) -> None:
+    """Run ``work`` for ``job`` in this thread and record how it ended.
+
+    ``call`` runs the user's code; the thread backend passes one that makes the code
+    interruptible by an asynchronous stop, so that nothing here can be interrupted.
+    The records are collected before the final state is set: whoever sees the job
+    finished sees all of its output.
+    """
+    if not job.set_state(JobState.RUNNING):
+        return  # stopped before it started
+    reason: BaseException | None = None
+    try:
+        call(lambda: work.run(job))
+    except JobStopped:
+        outcome = JobState.STOPPED
+    except SystemExit as exc:
+        outcome = JobState.COMPLETED if exc.code in (None, 0) else JobState.FAILED
+        reason = exc if outcome is JobState.FAILED else None
+    except BaseException as exc:
+        outcome, reason = JobState.FAILED, exc
+    else:
+        outcome = JobState.COMPLETED
+    if reason is not None:
+        job.records.add(Stream.ERROR, reason, format_failure(reason))
+    job.records.collect()
+    job.set_state(outcome, reason)

@@ -1,0 +1,42 @@
+"""Deterministic text tables of jobs, in PowerShell's Get-Job layout (no times)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .job import Job
+
+COLUMNS = ("Id", "Name", "JobType", "State", "HasMoreData", "Location", "Command")
+COMMAND_WIDTH = 40
+
+
+def one_line(command: str, width: int = COMMAND_WIDTH) -> str:
+    """The command on one line, cut to ``width`` characters with an ellipsis."""
+    lines = [line.strip() for line in command.strip().splitlines() if line.strip()]
+    text = lines[0] if lines else ""
+    if len(lines) > 1:
+        text += " …"
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def job_row(job: Job) -> tuple[str, ...]:
+    return (
+        str(job.id),
+        job.name,
+        job.job_type,
+        job.state.value,
+        str(job.has_more_data),
+        job.location,
+        one_line(job.command),
+    )
+
+
+def job_table(jobs: Sequence[Job]) -> str:
+    rows = [COLUMNS, tuple("-" * len(c) for c in COLUMNS)] + [job_row(j) for j in jobs]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )

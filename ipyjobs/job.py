@@ -1,0 +1,304 @@
+"""The Job: a handle on background work, with PowerShell's parent/child structure.
+
+Every state change goes through ``Job._change_state``: one ``threading.Condition`` per job,
+finished jobs never change again, and callbacks run outside the lock (as in
+``concurrent.futures.Future``). A parent ("executive") job does no work; its state is
+derived from its children each time one of them changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .errors import JobArgumentError, JobStateError
+from .records import Record, RecordBuffer, Stream
+from .state import (
+    WAIT_RETURNS_STATES,
+    JobState,
+    JobStateInfo,
+    derive_parent_state,
+)
+
+if TYPE_CHECKING:
+    from .records import Progress
+
+log = logging.getLogger("ipyjobs")
+
+StateCallback = Callable[["Job", JobState, JobState], object]
+
+
+class JobController(Protocol):
+    """What a job delegates to the manager that owns it (receive replays output,
+    remove touches the repository, stop and suspend reach the backend)."""
+
+    def receive_job(self, *refs: Any, **options: Any) -> list[Any]: ...
+    def remove_job(self, *refs: Any, force: bool = False) -> None: ...
+    def stop_job(self, *refs: Any) -> list[Job]: ...
+    def suspend_job(self, *refs: Any) -> list[Job]: ...
+    def resume_job(self, *refs: Any) -> list[Job]: ...
+
+
+class Runner(Protocol):
+    """A backend's control over one running child job."""
+
+    def stop(self, job: Job) -> None: ...
+    def suspend(self, job: Job) -> None: ...
+    def resume(self, job: Job) -> None: ...
+
+
+class Job:
+    """A background job. Parents hold ``child_jobs``; children do the work."""
+
+    def __init__(
+        self,
+        id: int,
+        *,
+        name: str | None = None,
+        job_type: str,
+        command: str,
+        location: str = "localhost",
+        parent: Job | None = None,
+        memory_limit: int = 1 << 20,
+    ) -> None:
+        self.id = id
+        self.name = name or f"Job{id}"
+        self.instance_id = uuid.uuid4()
+        self.job_type = job_type
+        self.command = command
+        self.location = location
+        self.parent = parent
+        self.child_jobs: list[Job] = []
+        self.begin_time: datetime | None = None
+        self.end_time: datetime | None = None
+        self.records = RecordBuffer(self, memory_limit)
+        #: Set when a stop was asked for; ``check_stop()`` in the job raises then.
+        self.stop_requested = threading.Event()
+        #: True once the job's code called ``check_stop()``: it cooperates, so a stop
+        #: gives it the grace period before anything forceful.
+        self.checks_stop = False
+        #: The last output value (kept apart from the records: ``result()`` consumes none).
+        self.last_output: Any = None
+        self.has_output = False
+        self.progress: Progress | None = None
+        self.runner: Runner | None = None
+        self.controller: JobController | None = None
+        self.removed = False
+        self._state = JobState.NOT_STARTED
+        self._reason: BaseException | None = None
+        self._condition = threading.Condition()
+        self._callbacks: list[StateCallback] = []
+        if parent is not None:
+            parent.child_jobs.append(self)
+
+    # -- attributes -----------------------------------------------------------------------
+    @property
+    def state(self) -> JobState:
+        return self._state
+
+    @property
+    def reason(self) -> BaseException | None:
+        """The exception that failed the job; None unless the job is Failed."""
+        return self._reason
+
+    @property
+    def state_info(self) -> JobStateInfo:
+        with self._condition:
+            return JobStateInfo(self._state, self._reason)
+
+    @property
+    def finished(self) -> bool:
+        return self._state.finished
+
+    @property
+    def has_more_data(self) -> bool:
+        """True exactly while unreceived records exist, here or in a child."""
+        return self.records.has_data() or any(c.has_more_data for c in self.child_jobs)
+
+    def __repr__(self) -> str:
+        return f"<{self.job_type} {self.id} {self.name!r} {self._state.value}>"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        from .formatting import job_table
+
+        printer.text(job_table([self]))
+
+    # -- state --------------------------------------------------------------------------
+    def add_state_callback(self, callback: StateCallback) -> None:
+        """Call ``callback(job, previous, new)`` after each state change, outside any lock.
+        An exception in a callback is logged, never raised into the job."""
+        with self._condition:
+            self._callbacks.append(callback)
+
+    def remove_state_callback(self, callback: StateCallback) -> None:
+        with self._condition:
+            if callback in self._callbacks:
+                self._callbacks.remove(callback)
+
+    def set_state(
+        self,
+        new: JobState,
+        reason: BaseException | None = None,
+        *,
+        only_from: Iterable[JobState] | None = None,
+    ) -> bool:
+        """Move a child job to ``new``, atomically, if it is in one of ``only_from`` (any
+        unfinished state by default). False, and no change, otherwise."""
+        allowed = None if only_from is None else frozenset(only_from)
+        return self._change_state(
+            lambda: (new, reason) if allowed is None or self._state in allowed else None
+        )
+
+    def _change_state(
+        self, decide: Callable[[], tuple[JobState, BaseException | None] | None]
+    ) -> bool:
+        with self._condition:
+            previous = self._state
+            if previous.finished:
+                return False
+            decision = decide()
+            if decision is None or decision[0] is previous:
+                return False
+            new, reason = decision
+            self._state = new
+            if new is not JobState.NOT_STARTED and self.begin_time is None:
+                self.begin_time = datetime.now()
+            if new.finished:
+                self.end_time = datetime.now()
+                self._reason = reason if new is JobState.FAILED else None
+            self._condition.notify_all()
+            callbacks = list(self._callbacks)
+        for callback in callbacks:
+            try:
+                callback(self, previous, new)
+            except Exception:
+                log.exception("ipyjobs: state callback %r of %s failed", callback, self.name)
+        if self.parent is not None:
+            self.parent._derive_state()
+        return True
+
+    def _derive_state(self) -> None:
+        def decide() -> tuple[JobState, BaseException | None]:
+            states = [child._state for child in self.child_jobs]
+            reason = next((c._reason for c in self.child_jobs if c._state is JobState.FAILED), None)
+            return derive_parent_state(states), reason
+
+        self._change_state(decide)
+
+    # -- waiting ------------------------------------------------------------------------
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job finishes (or is suspended); True unless timed out."""
+        return bool(wait_jobs([self], timeout=timeout))
+
+    def wait_until_finished(self, timeout: float | None = None) -> bool:
+        """Block until Completed, Failed or Stopped (a suspended job is not finished)."""
+        with self._condition:
+            return self._condition.wait_for(lambda: self._state.finished, timeout)
+
+    def result(self, timeout: float | None = None) -> Any:
+        """Wait, then return the last output value or raise the failure. Consumes no
+        records. A parent with several children returns a list, one per child."""
+        check_timeout(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._condition:
+            while not self._state.finished:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise TimeoutError(f"{self.name} did not finish within {timeout} s")
+                self._condition.wait(remaining)
+        if self._state is JobState.FAILED:
+            assert self._reason is not None
+            raise self._reason
+        if self._state is JobState.STOPPED:
+            raise JobStateError(f"{self.name} was stopped; it has no result")
+        if not self.child_jobs:
+            return self.last_output
+        if len(self.child_jobs) == 1:
+            return self.child_jobs[0].result()
+        return [child.result() for child in self.child_jobs]
+
+    # -- records ------------------------------------------------------------------------
+    def write_output(self, value: Any) -> None:
+        self.last_output, self.has_output = value, True
+        self.records.add(Stream.OUTPUT, value)
+
+    def take_records(
+        self, keep: bool = False, no_recurse: bool = False, location: str | None = None
+    ) -> list[Record]:
+        """This job's unreceived records, then each child's in child order."""
+        records: list[Record] = []
+        if location is None or self.location == location:
+            records += self.records.take(keep)
+        if not no_recurse:
+            for child in self.child_jobs:
+                records += child.take_records(keep, location=location)
+        return records
+
+    # -- delegated to the manager -------------------------------------------------------
+    def _controller(self) -> JobController:
+        if self.controller is None:
+            raise JobStateError(f"{self.name} is not managed by a JobManager")
+        return self.controller
+
+    def receive(self, **options: Any) -> list[Any]:
+        """Receive-Job on this job; see ``ipyjobs.receive_job`` for the options."""
+        return self._controller().receive_job(self, **options)
+
+    def stop(self) -> Job:
+        self._controller().stop_job(self)
+        return self
+
+    def suspend(self) -> Job:
+        self._controller().suspend_job(self)
+        return self
+
+    def resume(self) -> Job:
+        self._controller().resume_job(self)
+        return self
+
+    def remove(self, force: bool = False) -> None:
+        self._controller().remove_job(self, force=force)
+
+
+def check_timeout(timeout: float | None) -> None:
+    if timeout is not None and (not isinstance(timeout, int | float) or timeout < 0):
+        raise JobArgumentError(f"timeout must be a number of seconds >= 0, not {timeout!r}")
+
+
+def wait_jobs(jobs: Sequence[Job], *, any: bool = False, timeout: float | None = None) -> list[Job]:
+    """Wait-Job: block until all (or, with ``any``, one) of ``jobs`` finished or were
+    suspended. Returns the jobs that did, in the given order; on timeout, those so far."""
+    check_timeout(timeout)
+    changed = threading.Event()
+
+    def on_change(job: Job, previous: JobState, new: JobState) -> None:
+        changed.set()
+
+    for job in jobs:
+        job.add_state_callback(on_change)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        while True:
+            done = [job for job in jobs if job.state in WAIT_RETURNS_STATES]
+            if (any and done) or len(done) == len(jobs):
+                return done
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return done
+            changed.wait(remaining)
+            changed.clear()
+    finally:
+        for job in jobs:
+            job.remove_state_callback(on_change)
+
+
+def walk(jobs: Iterable[Job]) -> Iterable[Job]:
+    """Each job followed by its descendants."""
+    for job in jobs:
+        yield job
+        yield from walk(job.child_jobs)

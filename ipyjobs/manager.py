@@ -1,0 +1,340 @@
+"""The JobManager: configuration, the repository and the backends behind the job API."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+from traitlets import Bool, Float, Integer, Unicode, validate
+from traitlets.config import Configurable
+
+from . import _extension, capture
+from .backends import Backend, StartRequest, create_backend
+from .collector import Collector
+from .errors import (
+    InvalidJobTargetError,
+    JobArgumentError,
+    JobNotFoundError,
+    JobStateError,
+)
+from .execution import CallWork, Work, compile_code, describe_call
+from .job import Job, check_timeout, wait_jobs, walk
+from .replay import replay
+from .repository import JobRepository, filter_jobs, is_pattern
+from .state import JobState
+
+#: How often ``receive(wait=True)`` hands over new output while jobs run.
+STREAM_INTERVAL = 0.05
+
+
+class JobManager(Configurable):
+    """Owns the jobs of a session. Configure it as ``c.JobManager.<trait>`` in
+    ``ipython_config.py`` or with ``%config JobManager.<trait> = value``."""
+
+    default_backend = Unicode("thread", help="Backend used when none is named.").tag(config=True)
+    notify = Bool(True, help="Print a notice in terminal IPython when a job finishes.").tag(
+        config=True
+    )
+    update_interval = Float(
+        0.1, help="Seconds between live widget updates of one job (coalescing)."
+    ).tag(config=True)
+    text_memory_limit = Integer(
+        1 << 20,
+        help="Characters of unreceived text kept in memory per job; more spills to a "
+        "file in the job's temporary folder and is still received in full.",
+    ).tag(config=True)
+    stop_grace = Float(
+        1.0, help="Seconds a job gets at each step of a stop before a firmer one."
+    ).tag(config=True)
+    throttle_limit = Integer(
+        0, help="Most thread jobs running at once; more wait as NotStarted (0: no limit)."
+    ).tag(config=True)
+
+    @validate("update_interval", "stop_grace")
+    def _non_negative_float(self, proposal: Any) -> float:
+        if proposal.value < 0:
+            raise JobArgumentError(f"{proposal.trait.name} must be >= 0")
+        return proposal.value
+
+    @validate("text_memory_limit", "throttle_limit")
+    def _non_negative_int(self, proposal: Any) -> int:
+        if proposal.value < 0:
+            raise JobArgumentError(f"{proposal.trait.name} must be >= 0")
+        return proposal.value
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.repository = JobRepository()
+        self.collector = Collector()
+        self._backends: dict[str, Backend] = {}
+        self._capturing = False
+
+    # -- starting -------------------------------------------------------------------------
+    def start_job(
+        self,
+        target: Callable[..., Any] | str,
+        *args: Any,
+        name: str | None = None,
+        backend: str | None = None,
+        engines: Any = None,
+        cwd: str | None = None,
+        using: Iterable[str] | None = None,
+        **kwargs: Any,
+    ) -> Job:
+        """Start-Job: run ``target`` (a callable, or IPython code as a string) in the
+        background and return its parent Job at once."""
+        self._check_name(name)
+        work, command = self._work_for(target, args, kwargs)
+        request = StartRequest(work, command, name, engines, cwd, list(using or []))
+        runner = self.backend(backend or self.default_backend)
+        runner.check(request)
+        locations = runner.locations(request)
+        ids = self.repository.reserve_ids(1 + len(locations))
+        parent = Job(
+            ids[0],
+            name=name,
+            job_type=runner.job_type,
+            command=command,
+            location=", ".join(locations),
+            memory_limit=self.text_memory_limit,
+        )
+        for child_id, location in zip(ids[1:], locations, strict=True):
+            Job(
+                child_id,
+                job_type=runner.job_type,
+                command=command,
+                location=location,
+                parent=parent,
+                memory_limit=self.text_memory_limit,
+            )
+        for job in walk([parent]):
+            job.controller = self
+        self._start_capture()
+        self.repository.add(parent)
+        try:
+            for child in parent.child_jobs:
+                self.collector.watch(child)
+                runner.launch(child, request)
+        except BaseException:
+            self._request_stop(parent)
+            self.repository.discard(parent)
+            raise
+        return parent
+
+    def _check_name(self, name: str | None) -> None:
+        if name is None:
+            return
+        if not isinstance(name, str) or not name.strip():
+            raise JobArgumentError(f"a job name is a non-empty string, not {name!r}")
+        if is_pattern(name) or name.isdigit():
+            raise JobArgumentError(
+                f"job name {name!r} would read as a pattern or an id; choose another"
+            )
+
+    def _work_for(self, target: Any, args: tuple, kwargs: dict[str, Any]) -> tuple[Work, str]:
+        if isinstance(target, str):
+            if args or kwargs:
+                raise JobArgumentError("a code string takes no arguments; use a function")
+            if not target.strip():
+                raise JobArgumentError("there is no code to run")
+            shell = _extension.current_shell()
+            transform = shell.transform_cell if shell is not None else None
+            work = compile_code(target, _extension.user_namespace, transform)
+            return work, target.strip("\n")
+        if callable(target):
+            return CallWork(target, args, kwargs), describe_call(target, args, kwargs)
+        raise InvalidJobTargetError(
+            f"a job runs a callable or a string of code, not {type(target).__name__}"
+        )
+
+    def backend(self, name: str) -> Backend:
+        """The backend called ``name``, created on first use."""
+        if name not in self._backends:
+            self._backends[name] = create_backend(name, self)
+        return self._backends[name]
+
+    def _start_capture(self) -> None:
+        if not self._capturing:
+            shell = _extension.current_shell()
+            capture.acquire(shell.display_pub if shell is not None else None)
+            self._capturing = True
+
+    # -- finding --------------------------------------------------------------------------
+    def get_job(
+        self,
+        *refs: Any,
+        name: str | None = None,
+        state: str | JobState | None = None,
+        include_children: bool = False,
+        has_more_data: bool | None = None,
+        newest: int | None = None,
+        command: str | None = None,
+        before: datetime | None = None,
+        after: datetime | None = None,
+    ) -> list[Job]:
+        """Get-Job: the jobs ``refs`` name (all parents if none), narrowed by each filter."""
+        if state is not None:
+            JobState.parse(state)
+        jobs = (
+            self.repository.resolve(refs, include_children)
+            if refs
+            else self.repository.all(include_children)
+        )
+        return filter_jobs(
+            jobs,
+            name=name,
+            state=state,
+            has_more_data=has_more_data,
+            newest=newest,
+            command=command,
+            before=before,
+            after=after,
+        )
+
+    def _jobs(self, refs: tuple[Any, ...]) -> list[Job]:
+        return self.repository.resolve(refs) if refs else self.repository.all()
+
+    # -- receiving ------------------------------------------------------------------------
+    def receive_job(
+        self,
+        *refs: Any,
+        keep: bool = False,
+        wait: bool = False,
+        auto_remove: bool = False,
+        no_recurse: bool = False,
+        location: str | None = None,
+        timeout: float | None = None,
+        raw: bool = False,
+    ) -> list[Any]:
+        """Receive-Job: hand over the records not yet received and remove them unless
+        ``keep``. Returns the output values and replays the other records into the current
+        output in order; with ``raw``, returns the ``Record`` objects and replays nothing.
+        ``wait`` streams until the jobs finish (or ``timeout`` seconds pass)."""
+        if wait and keep:
+            raise JobArgumentError("wait and keep cannot be combined (as in Receive-Job)")
+        if auto_remove and not wait:
+            raise JobArgumentError("auto_remove needs wait=True")
+        check_timeout(timeout)
+        if timeout is not None and not wait:
+            raise JobArgumentError("timeout applies only with wait=True")
+        jobs = self._jobs(refs)
+        if location is not None and not any(
+            job.location == location for job in walk(jobs) if not job.child_jobs
+        ):
+            raise JobNotFoundError(f"no job runs at location {location!r}")
+        received: list[Any] = []
+
+        def hand_over() -> None:
+            for job in jobs:
+                records = job.take_records(keep, no_recurse, location)
+                received.extend(records if raw else replay(records))
+
+        if not wait:
+            hand_over()
+            return received
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            finished = all(job.finished for job in jobs)
+            hand_over()
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if finished or (remaining is not None and remaining <= 0):
+                break
+            wait_jobs(jobs, timeout=min(STREAM_INTERVAL, remaining or STREAM_INTERVAL))
+        if auto_remove:
+            self.remove_job(*[job for job in jobs if job.finished])
+        return received
+
+    # -- waiting, stopping, removing --------------------------------------------------------
+    def wait_job(self, *refs: Any, any: bool = False, timeout: float | None = None) -> list[Job]:
+        """Wait-Job: block until all (``any``: one) of the jobs finish; returns those that
+        did, so on timeout the ones finished so far while the rest keep running."""
+        check_timeout(timeout)
+        return wait_jobs(self._jobs(refs), any=any, timeout=timeout)
+
+    def stop_job(self, *refs: Any) -> list[Job]:
+        """Stop-Job: ask each job to stop and wait a little for it. A job whose thread is
+        stuck in a long C call stays Stopping until that call returns."""
+        jobs = self._require(refs, "stop")
+        for job in jobs:
+            self._request_stop(job)
+        deadline = time.monotonic() + self.stop_grace + 1.0
+        for job in jobs:
+            job.wait_until_finished(max(0.0, deadline - time.monotonic()))
+        return jobs
+
+    def _request_stop(self, job: Job) -> None:
+        for child in walk([job]):
+            if child.child_jobs:
+                continue
+            child.stop_requested.set()
+            if child.set_state(JobState.STOPPED, only_from=[JobState.NOT_STARTED]):
+                continue
+            if child.set_state(JobState.STOPPING) and child.runner is not None:
+                child.runner.stop(child)
+
+    def suspend_job(self, *refs: Any) -> list[Job]:
+        """Suspend-Job (process jobs); waiting treats a suspended job as done waiting."""
+        return self._for_children(refs, "suspend", lambda child: child.runner.suspend(child))
+
+    def resume_job(self, *refs: Any) -> list[Job]:
+        """Resume-Job."""
+        return self._for_children(refs, "resume", lambda child: child.runner.resume(child))
+
+    def _for_children(self, refs: tuple, verb: str, action: Callable[[Job], None]) -> list[Job]:
+        jobs = self._require(refs, verb)
+        for job in jobs:
+            for child in walk([job]):
+                if not child.child_jobs and not child.finished and child.runner is not None:
+                    action(child)
+        return jobs
+
+    def remove_job(
+        self, *refs: Any, force: bool = False, state: str | JobState | None = None
+    ) -> None:
+        """Remove-Job: forget jobs and free their records. A running job is refused unless
+        ``force``, which stops it first. Children go with their parent only."""
+        if not refs and state is None:
+            raise JobArgumentError("name the jobs to remove (or give state=)")
+        jobs = (
+            self.get_job(*refs, state=state) if state is not None else self._require(refs, "remove")
+        )
+        for job in jobs:
+            if job.parent is not None:
+                raise JobStateError(
+                    f"{job.name} is a child of {job.parent.name}: remove its parent"
+                )
+        running = [job for job in jobs if not job.finished]
+        if running and not force:
+            names = ", ".join(job.name for job in running)
+            raise JobStateError(
+                f"cannot remove running job(s) {names}: stop them first or use force"
+            )
+        if running:
+            self.stop_job(*running)
+        for job in jobs:
+            self.repository.discard(job)
+            for member in walk([job]):
+                member.removed = True
+                member.records.close()
+
+    def _require(self, refs: tuple, verb: str) -> list[Job]:
+        if not refs:
+            raise JobArgumentError(f"name the jobs to {verb}")
+        return self.repository.resolve(refs)
+
+    # -- lifetime ---------------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """Stop every running job, release the backends and the output routing."""
+        running = [job for job in self.repository.all() if not job.finished]
+        for job in running:
+            self._request_stop(job)
+        for job in running:
+            job.wait_until_finished(self.stop_grace + 1.0)
+        for runner in self._backends.values():
+            runner.shutdown()
+        self._backends.clear()
+        if self._capturing:
+            capture.release()
+            self._capturing = False

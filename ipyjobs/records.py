@@ -1,0 +1,245 @@
+"""What a job produces: ordered records, received once unless kept, bounded in memory.
+
+The write path is the hot path of every ``print`` in a job, so a job's writes go lock-free
+into ``RecordBuffer.pending`` (``list.append`` is atomic under the GIL): a plain ``str`` is
+stdout text, ``(Stream.STDERR, str)`` is stderr text, a ``Record`` is anything else.
+``collect()`` later turns that list into records under the lock, merging consecutive text
+of one stream into one record (as Jupyter merges stream messages) and moving text past
+the memory bound into a spill file, so a job printing gigabytes keeps memory flat and
+still hands over every character.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+import weakref
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .job import Job
+
+
+class Stream(StrEnum):
+    """The streams a job records, after PowerShell's output, error, warning and progress."""
+
+    OUTPUT = "output"
+    STDOUT = "stdout"
+    STDERR = "stderr"
+    DISPLAY = "display"
+    WARNING = "warning"
+    ERROR = "error"
+    PROGRESS = "progress"
+
+
+TEXT_STREAMS = frozenset({Stream.STDOUT, Stream.STDERR})
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One thing a job produced.
+
+    ``value`` is the text for stdout/stderr, the Python value for output, the MIME bundle
+    ``{"data": ..., "metadata": ...}`` for display, the exception for error, the warning
+    instance for warning and a ``Progress`` for progress. ``text`` is the formatted form
+    of warnings and errors (the traceback), as they are replayed.
+    """
+
+    stream: Stream
+    value: Any
+    job: Job | None
+    location: str
+    time: datetime
+    text: str | None = None
+
+    def __repr__(self) -> str:
+        job = self.job.name if self.job is not None else None
+        return f"Record({self.stream.value}, {self.value!r}, job={job!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """A ``write_progress`` report (PowerShell's ProgressRecord, reduced)."""
+
+    percent: float | None
+    status: str = ""
+    activity: str = ""
+
+
+@dataclass(slots=True)
+class _TextRun:
+    """Consecutive in-memory text of one stream, joined when it is received."""
+
+    stream: Stream
+    chunks: list[str]
+    time: datetime
+
+
+@dataclass(slots=True)
+class _SpilledText:
+    """Consecutive text of one stream that lives in the spill file."""
+
+    stream: Stream
+    offset: int
+    nbytes: int
+    time: datetime
+
+
+_Entry = Record | _TextRun | _SpilledText
+_ENCODING = ("utf-8", "surrogatepass")  # Python text may hold lone surrogates
+
+
+class RecordBuffer:
+    """The ordered, unreceived records of one job."""
+
+    def __init__(self, job: Job, memory_limit: int = 1 << 20) -> None:
+        self.job = job
+        self.memory_limit = memory_limit
+        #: Lock-free inbox written by the job (see the module docstring).
+        self.pending: list[Any] = []
+        self._lock = threading.Lock()
+        self._entries: deque[_Entry] = deque()
+        self._text_in_memory = 0
+        self._spill: IO[bytes] | None = None
+        self._spill_end = 0
+        self._folder: str | None = None
+        self._cleanup: weakref.finalize | None = None
+
+    # -- writing ------------------------------------------------------------------------
+    def add(self, stream: Stream, value: Any, text: str | None = None) -> None:
+        """Append a non-text record (output, display, warning, error, progress)."""
+        job = self.job
+        self.pending.append(Record(stream, value, job, job.location, datetime.now(), text))
+
+    def has_data(self) -> bool:
+        """True while unreceived records exist."""
+        return bool(self.pending) or bool(self._entries)
+
+    def collect(self) -> None:
+        """Move what the job wrote since the last call into ordered records."""
+        pending = self.pending
+        count = len(pending)
+        if not count:
+            return
+        with self._lock:
+            count = len(pending)  # another collector may have run meanwhile
+            items = pending[:count]
+            del pending[:count]  # writes that landed after `count` stay for next time
+            if not items:
+                return
+            now = datetime.now()
+            try:
+                text = "".join(items)  # the common case: nothing but stdout text
+            except TypeError:
+                self._collect_mixed(items, now)
+            else:
+                self._add_text(Stream.STDOUT, text, now)
+
+    def _collect_mixed(self, items: list[Any], now: datetime) -> None:
+        run_stream: Stream | None = None
+        run: list[str] = []
+        for item in items:
+            if isinstance(item, str):
+                stream, text = Stream.STDOUT, item
+            elif isinstance(item, tuple):
+                stream, text = item
+            else:
+                stream, text = None, ""
+            if stream is not run_stream and run:
+                self._add_text(run_stream, "".join(run), now)  # type: ignore[arg-type]
+                run = []
+            run_stream = stream
+            if stream is None:
+                self._entries.append(item)
+            else:
+                run.append(text)
+        if run:
+            self._add_text(run_stream, "".join(run), now)  # type: ignore[arg-type]
+
+    def _add_text(self, stream: Stream, text: str, now: datetime) -> None:
+        if not text:
+            return
+        tail = self._entries[-1] if self._entries else None
+        if self._text_in_memory + len(text) > self.memory_limit:
+            self._spill_text(stream, text, tail, now)
+        elif isinstance(tail, _TextRun) and tail.stream is stream:
+            tail.chunks.append(text)
+            self._text_in_memory += len(text)
+        else:
+            self._entries.append(_TextRun(stream, [text], now))
+            self._text_in_memory += len(text)
+
+    def _spill_text(self, stream: Stream, text: str, tail: _Entry | None, now: datetime) -> None:
+        data = text.encode(*_ENCODING)
+        spill = self._spill_file()
+        spill.seek(self._spill_end)
+        spill.write(data)
+        start, self._spill_end = self._spill_end, self._spill_end + len(data)
+        if (
+            isinstance(tail, _SpilledText)
+            and tail.stream is stream
+            and tail.offset + tail.nbytes == start
+        ):
+            tail.nbytes += len(data)
+        else:
+            self._entries.append(_SpilledText(stream, start, len(data), now))
+
+    def _spill_file(self) -> IO[bytes]:
+        if self._spill is None:
+            self._folder = tempfile.mkdtemp(prefix=f"ipyjobs-{self.job.name}-")
+            self._spill = open(os.path.join(self._folder, "spill.txt"), "w+b")  # noqa: SIM115
+            self._cleanup = weakref.finalize(self, _remove_folder, self._spill, self._folder)
+        return self._spill
+
+    @property
+    def spill_folder(self) -> str | None:
+        """The job's temporary folder, once text has spilled to disk."""
+        return self._folder
+
+    # -- receiving ----------------------------------------------------------------------
+    def take(self, keep: bool = False) -> list[Record]:
+        """The unreceived records, oldest first; removed from the buffer unless ``keep``."""
+        self.collect()
+        with self._lock:
+            records = [self._as_record(entry) for entry in self._entries]
+            if not keep:
+                self._entries.clear()
+                self._text_in_memory = 0
+                if self._spill is not None:
+                    self._spill.truncate(0)
+                    self._spill_end = 0
+        return records
+
+    def _as_record(self, entry: _Entry) -> Record:
+        if isinstance(entry, Record):
+            return entry
+        if isinstance(entry, _TextRun):
+            if len(entry.chunks) > 1:
+                entry.chunks[:] = ["".join(entry.chunks)]
+            text = entry.chunks[0]
+        else:
+            assert self._spill is not None
+            self._spill.seek(entry.offset)
+            text = self._spill.read(entry.nbytes).decode(*_ENCODING)
+        return Record(entry.stream, text, self.job, self.job.location, entry.time)
+
+    def close(self) -> None:
+        """Free every record and delete the spill file (the job was removed)."""
+        with self._lock:
+            self.pending.clear()
+            self._entries.clear()
+            self._text_in_memory = 0
+            if self._cleanup is not None:
+                self._cleanup()
+            self._spill = None
+
+
+def _remove_folder(spill: IO[bytes], folder: str) -> None:
+    spill.close()
+    shutil.rmtree(folder, ignore_errors=True)
