@@ -166,7 +166,7 @@ class Job:
                 return False
             new, reason = decision
             self._state = new
-            if new is not JobState.NOT_STARTED and self.begin_time is None:
+            if self.begin_time is None and not (new.finished or new is JobState.NOT_STARTED):
                 self.begin_time = datetime.now()
             if new.finished:
                 self.end_time = datetime.now()

@@ -142,25 +142,33 @@ class RecordBuffer:
                 self._add_text(Stream.STDOUT, text, now)
 
     def _collect_mixed(self, items: list[Any], now: datetime) -> None:
-        run_stream: Stream | None = None
-        run: list[str] = []
+        # Group consecutive text of one stream; records stay as they are.
+        segments: list[list[Any]] = []  # [stream, chunks] or [None, record]
         for item in items:
             if isinstance(item, str):
                 stream, text = Stream.STDOUT, item
             elif isinstance(item, tuple):
                 stream, text = item
             else:
-                stream, text = None, ""
-            if stream is not run_stream and run:
-                self._add_text(run_stream, "".join(run), now)  # type: ignore[arg-type]
-                run = []
-            run_stream = stream
-            if stream is None:
-                self._entries.append(item)
+                segments.append([None, item])
+                continue
+            if segments and segments[-1][0] is stream:
+                segments[-1][1].append(text)
             else:
-                run.append(text)
-        if run:
-            self._add_text(run_stream, "".join(run), now)  # type: ignore[arg-type]
+                segments.append([stream, [text]])
+        # Text was written before the record that follows it: give it that record's
+        # time (or now), so record times never go backwards.
+        moment = now
+        for segment in reversed(segments):
+            if segment[0] is None:
+                moment = segment[1].time
+            else:
+                segment.append(moment)
+        for segment in segments:
+            if segment[0] is None:
+                self._entries.append(segment[1])
+            else:
+                self._add_text(segment[0], "".join(segment[1]), segment[2])
 
     def _add_text(self, stream: Stream, text: str, now: datetime) -> None:
         if not text:
@@ -204,10 +212,29 @@ class RecordBuffer:
 
     # -- receiving ----------------------------------------------------------------------
     def take(self, keep: bool = False) -> list[Record]:
-        """The unreceived records, oldest first; removed from the buffer unless ``keep``."""
+        """The unreceived records, oldest first; removed from the buffer unless ``keep``.
+        Adjacent text of one stream comes as one record, wherever it was kept."""
         self.collect()
         with self._lock:
-            records = [self._as_record(entry) for entry in self._entries]
+            records: list[Record] = []
+            for entry in self._entries:
+                record = self._as_record(entry)
+                last = records[-1] if records else None
+                if (
+                    last is not None
+                    and record.stream in TEXT_STREAMS
+                    and (last.stream is record.stream)
+                ):
+                    record = Record(
+                        last.stream,
+                        last.value + record.value,
+                        self.job,
+                        last.location,
+                        last.time,
+                    )
+                    records[-1] = record
+                else:
+                    records.append(record)
             if not keep:
                 self._entries.clear()
                 self._text_in_memory = 0

@@ -1,0 +1,39 @@
+"""Shared fixtures: a fresh JobManager per test, and a check that nothing is left running."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+import ipyjobs
+from ipyjobs import JobManager
+
+
+def eventually(predicate: Callable[[], object], timeout: float = 10.0) -> None:
+    """Wait until ``predicate()`` holds (polling a condition, never a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s: {predicate}")
+        time.sleep(0.005)
+
+
+def ipyjobs_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("ipyjobs-")]
+
+
+@pytest.fixture
+def manager() -> Iterator[JobManager]:
+    """A fresh manager, made the default for the module functions; after the test every
+    job is stopped and no ipyjobs thread may remain."""
+    fresh = JobManager(stop_grace=0.2)
+    previous = ipyjobs.set_manager(fresh)
+    try:
+        yield fresh
+    finally:
+        fresh.shutdown()
+        ipyjobs.set_manager(previous)
+        eventually(lambda: not ipyjobs_threads(), timeout=15)

@@ -1,0 +1,135 @@
+"""Each job's output goes to its own records (DESIGN §3)."""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import threading
+
+import pytest
+
+import ipyjobs
+from ipyjobs import Stream, capture
+
+
+@pytest.fixture
+def fake_stdout(manager):
+    """A known object as the 'real' stdout under the router, restored after the test."""
+    saved = sys.stdout
+    sys.stdout = io.StringIO()
+    try:
+        yield sys.stdout
+    finally:
+        manager.shutdown()
+        sys.stdout = saved
+
+
+def test_fifty_concurrent_jobs_each_receive_exactly_their_lines(manager, fake_stdout):
+    barrier = threading.Barrier(50, timeout=20)
+
+    def talk(n):
+        barrier.wait()  # all fifty print at the same time
+        for i in range(2000):
+            print(f"job {n} line {i}")
+
+    jobs = [ipyjobs.start_job(talk, n) for n in range(50)]
+    for _ in range(200):
+        print("main thread line")  # while the jobs print
+    assert len(ipyjobs.wait_job(*jobs, timeout=60)) == 50
+    for n, job in enumerate(jobs):
+        text = "".join(r.value for r in job.receive(raw=True) if r.stream is Stream.STDOUT)
+        assert text == "".join(f"job {n} line {i}\n" for i in range(2000))
+    real = fake_stdout.getvalue()
+    assert real == "main thread line\n" * 200  # no job line leaked, no main line lost
+
+
+def test_stderr_warnings_and_logging_are_captured(manager, fake_stdout):
+    import logging
+    import warnings
+
+    ipyjobs.start_job(len, "").wait(5)  # the router is in place from the first job on
+    handler = logging.StreamHandler()  # made now, it writes to the routed sys.stderr
+    logger = logging.getLogger("ipyjobs-test")
+    logger.addHandler(handler)
+    try:
+
+        def noisy():
+            sys.stderr.write("to stderr\n")
+            warnings.warn("a job warning", RuntimeWarning, stacklevel=1)
+            logger.warning("logged")
+
+        job = ipyjobs.start_job(noisy)
+        job.wait(10)
+    finally:
+        logger.removeHandler(handler)
+    records = job.receive(raw=True)
+    assert [r.stream for r in records] == [Stream.STDERR, Stream.WARNING, Stream.STDERR]
+    assert records[2].value == "logged\n"
+
+
+def test_router_is_installed_once_and_restored_cleanly(manager):
+    before = (sys.stdout, sys.stderr)
+    for _ in range(3):
+        ipyjobs.start_job(print, "x").wait(5)
+    assert capture.is_installed()
+    assert sys.stdout.wrapped is before[0] and sys.stderr.wrapped is before[1]
+    manager.shutdown()
+    assert (sys.stdout, sys.stderr) == before
+
+
+def test_router_is_put_back_when_something_swapped_stdout(manager):
+    ipyjobs.start_job(print, "first").wait(5)
+    swapped = io.StringIO()
+    saved, sys.stdout = sys.stdout, swapped  # what pytest or a prompt does
+    try:
+        job = ipyjobs.start_job(print, "second")
+        job.wait(5)
+        assert swapped.getvalue() == ""
+        assert [r.value for r in job.receive(raw=True)] == ["second\n"]
+    finally:
+        manager.shutdown()
+        sys.stdout = saved
+
+
+def test_router_passes_other_attributes_through(manager, fake_stdout):
+    ipyjobs.start_job(print, "x").wait(5)
+    fake_stdout.set_parent = lambda parent: setattr(fake_stdout, "parent", parent)
+    sys.stdout.set_parent("cell 7")  # what ipykernel calls at each execute
+    assert fake_stdout.parent == "cell 7"
+    assert sys.stdout.getvalue() == fake_stdout.getvalue()
+
+
+def test_non_text_writes_are_refused_like_a_text_stream(manager):
+    def bad():
+        sys.stdout.write(b"bytes")
+
+    job = ipyjobs.start_job(bad)
+    job.wait(5)
+    assert isinstance(job.reason, TypeError)
+
+
+def test_threads_started_with_the_helper_inherit_capture(manager, fake_stdout):
+    def parent_job():
+        helper = ipyjobs.start_thread(print, "from helper")
+        helper.join()
+        plain = threading.Thread(target=print, args=("from plain thread",))
+        plain.start()
+        plain.join()
+
+    job = ipyjobs.start_job(parent_job)
+    job.wait(5)
+    assert [r.value for r in job.receive(raw=True)] == ["from helper\n"]
+    assert fake_stdout.getvalue() == "from plain thread\n"  # documented: not inherited
+
+
+def test_fd_level_writes_are_not_captured_as_documented(manager, capfd):
+    def low_level():
+        print("python level")
+        sys.stdout.flush()
+        os.write(1, b"fd level\n")
+
+    job = ipyjobs.start_job(low_level)
+    job.wait(5)
+    assert [r.value for r in job.receive(raw=True)] == ["python level\n"]
+    assert "fd level" in capfd.readouterr().out

@@ -1,0 +1,79 @@
+"""The record buffer on its own: order, merging, keep, and spilling past the bound."""
+
+from __future__ import annotations
+
+import os
+
+from ipyjobs import Job, Stream
+
+
+def make_job(limit: int = 1 << 20) -> Job:
+    return Job(1, job_type="ThreadJob", command="test", memory_limit=limit)
+
+
+def test_text_of_one_stream_merges_and_order_holds():
+    job = make_job()
+    inbox = job.records.pending
+    inbox.extend(["a", "b\n", (Stream.STDERR, "e1"), (Stream.STDERR, "e2")])
+    job.records.add(Stream.OUTPUT, 7)
+    inbox.append("c")
+    records = job.records.take()
+    assert [(r.stream, r.value) for r in records] == [
+        (Stream.STDOUT, "ab\n"),
+        (Stream.STDERR, "e1e2"),
+        (Stream.OUTPUT, 7),
+        (Stream.STDOUT, "c"),
+    ]
+    assert not job.records.has_data()
+
+
+def test_keep_leaves_records_and_later_text_joins_them():
+    job = make_job()
+    job.records.pending.append("a")
+    assert [r.value for r in job.records.take(keep=True)] == ["a"]
+    job.records.pending.append("b")
+    assert [r.value for r in job.records.take()] == ["ab"]
+    job.records.pending.append("c")
+    assert [r.value for r in job.records.take()] == ["c"]
+
+
+def test_collect_across_several_calls_keeps_one_record_per_run():
+    job = make_job()
+    for i in range(100):
+        job.records.pending.append(f"{i}\n")
+        job.records.collect()
+    (record,) = job.records.take()
+    assert record.value == "".join(f"{i}\n" for i in range(100))
+
+
+def test_text_past_the_bound_spills_and_is_received_in_full():
+    job = make_job(limit=100)
+    lines = [f"line {i:05d} ünïcode \udcff\n" for i in range(1000)]
+    for i, line in enumerate(lines):
+        job.records.pending.append(line)
+        if i == 500:
+            job.records.add(Stream.OUTPUT, "middle")
+        if i % 10 == 0:
+            job.records.collect()
+    job.records.collect()
+    folder = job.records.spill_folder
+    assert folder is not None and os.path.getsize(os.path.join(folder, "spill.txt")) > 10_000
+    assert len(job.records._entries) <= 5  # memory holds markers, not lines
+    records = job.records.take()
+    assert [r.stream for r in records] == [Stream.STDOUT, Stream.OUTPUT, Stream.STDOUT]
+    assert records[0].value + records[2].value == "".join(lines)
+    assert records[1].value == "middle"
+    job.records.close()
+    assert not os.path.exists(folder)
+
+
+def test_spill_file_is_reused_after_receive():
+    job = make_job(limit=10)
+    job.records.pending.append("x" * 50)
+    job.records.collect()
+    assert job.records.take()[0].value == "x" * 50
+    job.records.pending.append("y" * 50)
+    assert job.records.take()[0].value == "y" * 50
+    path = os.path.join(job.records.spill_folder, "spill.txt")
+    assert os.path.getsize(path) == 0  # truncated once everything was received
+    job.records.close()
