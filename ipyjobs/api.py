@@ -114,7 +114,7 @@ def check_stop() -> None:
     if job is None:
         return
     job.checks_stop = True
-    if job.stop_requested.is_set():
+    if job.stop_requested:
         raise JobStopped(f"{job.name} was asked to stop")
 
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 class Collector:
-    def __init__(self, interval: float = 0.05) -> None:
+    def __init__(self, interval: float = 0.01) -> None:
         self.interval = interval
         self._lock = threading.Lock()
         self._jobs: list[Job] = []

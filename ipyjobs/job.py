@@ -68,7 +68,7 @@ class Job:
     ) -> None:
         self.id = id
         self.name = name or f"Job{id}"
-        self.instance_id = uuid.uuid4()
+        self._instance_id: uuid.UUID | None = None
         self.job_type = job_type
         self.command = command
         self.location = location
@@ -77,8 +77,8 @@ class Job:
         self.begin_time: datetime | None = None
         self.end_time: datetime | None = None
         self.records = RecordBuffer(self, memory_limit)
-        #: Set when a stop was asked for; ``check_stop()`` in the job raises then.
-        self.stop_requested = threading.Event()
+        #: True once a stop was asked for; ``check_stop()`` in the job raises then.
+        self.stop_requested = False
         #: True once the job's code called ``check_stop()``: it cooperates, so a stop
         #: gives it the grace period before anything forceful.
         self.checks_stop = False
@@ -97,6 +97,13 @@ class Job:
             parent.child_jobs.append(self)
 
     # -- attributes -----------------------------------------------------------------------
+    @property
+    def instance_id(self) -> uuid.UUID:
+        """A uuid4 naming this job uniquely (made on first use: starting stays cheap)."""
+        if self._instance_id is None:
+            self._instance_id = uuid.uuid4()
+        return self._instance_id
+
     @property
     def state(self) -> JobState:
         return self._state
@@ -166,13 +173,15 @@ class Job:
                 return False
             new, reason = decision
             self._state = new
-            if self.begin_time is None and not (new.finished or new is JobState.NOT_STARTED):
-                self.begin_time = datetime.now()
             if new.finished:
                 self.end_time = datetime.now()
                 self._reason = reason if new is JobState.FAILED else None
+                if self.begin_time is None and previous is not JobState.NOT_STARTED:
+                    self.begin_time = self.end_time
+            elif self.begin_time is None and new is not JobState.NOT_STARTED:
+                self.begin_time = datetime.now()
             self._condition.notify_all()
-            callbacks = list(self._callbacks)
+            callbacks = list(self._callbacks) if self._callbacks else ()
         for callback in callbacks:
             try:
                 callback(self, previous, new)

@@ -268,7 +268,7 @@ class JobManager(Configurable):
         for child in walk([job]):
             if child.child_jobs:
                 continue
-            child.stop_requested.set()
+            child.stop_requested = True
             if child.set_state(JobState.STOPPED, only_from=[JobState.NOT_STARTED]):
                 continue
             if child.set_state(JobState.STOPPING) and child.runner is not None:

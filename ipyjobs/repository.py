@@ -40,8 +40,9 @@ class JobRepository:
 
     def add(self, parent: Job) -> None:
         with self._lock:
-            for job in walk([parent]):
-                self._jobs[job.id] = job
+            self._jobs[parent.id] = parent
+            for child in parent.child_jobs:
+                self._jobs[child.id] = child
 
     def discard(self, parent: Job) -> None:
         with self._lock:

@@ -64,6 +64,8 @@ class JobStateInfo:
 def derive_parent_state(children: Iterable[JobState]) -> JobState:
     """A parent ("executive") job's state, from its children's (DESIGN §1)."""
     states = list(children)
+    if len(states) == 1:
+        return states[0]  # a local job's parent simply mirrors its one child
     if not states or all(s is JobState.NOT_STARTED for s in states):
         return JobState.NOT_STARTED
     if any(s is JobState.BLOCKED for s in states):

@@ -93,11 +93,19 @@ def test_router_is_put_back_when_something_swapped_stdout(manager):
 
 
 def test_router_passes_other_attributes_through(manager, fake_stdout):
+    class KernelStream(io.StringIO):
+        def set_parent(self, parent):
+            self.parent = parent
+
+    kernel_stream = KernelStream()
+    sys.stdout = kernel_stream
     ipyjobs.start_job(print, "x").wait(5)
-    fake_stdout.set_parent = lambda parent: setattr(fake_stdout, "parent", parent)
+    assert sys.stdout is not kernel_stream and sys.stdout.wrapped is kernel_stream
     sys.stdout.set_parent("cell 7")  # what ipykernel calls at each execute
-    assert fake_stdout.parent == "cell 7"
-    assert sys.stdout.getvalue() == fake_stdout.getvalue()
+    assert kernel_stream.parent == "cell 7"
+    assert sys.stdout.closed is False and sys.stdout.readable()
+    print("main")
+    assert sys.stdout.getvalue() == "main\n"
 
 
 def test_non_text_writes_are_refused_like_a_text_stream(manager):

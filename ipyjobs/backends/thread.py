@@ -8,8 +8,9 @@ Stopping: the cooperative flag first (``check_stop()`` raises). A job that has s
 checks the flag gets ``stop_grace`` seconds to stop by itself; then, or at once for a job
 that never checks, ``JobStopped`` is raised in its thread asynchronously
 (``PyThreadState_SetAsyncExc``). That lands between bytecodes: a long C call or a blocking
-wait delays it until it returns. The worker takes back any pending stop before it picks up
-its next job, so a stop never lands in the wrong job.
+wait delays it until it returns. A stop is posted only while the job's code runs, and one
+that has not landed when the code ends is made to land in the worker's own bookkeeping,
+so a stop never reaches the worker's next job.
 """
 
 from __future__ import annotations
@@ -35,9 +36,14 @@ if TYPE_CHECKING:
 _post_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
 _post_async_exc.argtypes = (ctypes.c_ulong, ctypes.py_object)
 _post_async_exc.restype = ctypes.c_int
-_clear_async_exc = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p)(
-    ("PyThreadState_SetAsyncExc", ctypes.pythonapi)
-)
+# Never "clear" a posted exception with SetAsyncExc(id, NULL): on CPython 3.11 that leaves
+# the interpreter-wide pending flag set, which slows every thread from then on (and hung a
+# profiled run). A posted stop is always delivered instead, if need be in `_landing_pad`.
+
+
+def _landing_pad() -> None:
+    """A call whose start is a place where a pending asynchronous exception lands."""
+
 
 _worker_numbers = itertools.count(1)
 _Task = tuple["Job", Work]
@@ -51,13 +57,15 @@ class _Worker:
         self.inbox: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
         self.lock = threading.Lock()
         self.current: Job | None = None  # set only while the user's code may run
+        self.posted = False  # a stop was posted and may not have landed yet
         self.thread = threading.Thread(
             target=self._main,
             args=(first,),
             name=f"ipyjobs-worker-{next(_worker_numbers)}",
             daemon=True,
         )
-        self.thread.start()
+        # Started by the pool once it released its lock: the first job may end, and
+        # ask the pool for the next, before start() returns.
 
     def _main(self, task: _Task | None) -> None:
         while True:
@@ -84,13 +92,19 @@ class _Worker:
                 self.current = job
             code()
         finally:
-            # Inline, not a function call: a pending stop may land at any call boundary.
-            # Once `current` is None no new stop is posted; then take back a pending one.
+            # Inline, not a helper: a pending stop lands at call boundaries. Once `current`
+            # is None no new stop is posted; one posted before is made to land here.
             while True:
                 try:
                     with self.lock:
                         self.current = None
-                    _clear_async_exc(self.thread.ident, None)
+                        posted, self.posted = self.posted, False
+                    if posted:
+                        # Post again to ourselves: on 3.11 the pending flag is shared by
+                        # all threads and another thread's stop may have reset it. Now one
+                        # stop is pending, signalled, and lands in the call below.
+                        _post_async_exc(self.thread.ident, JobStopped)
+                        _landing_pad()
                     break
                 except JobStopped:
                     pass
@@ -100,6 +114,7 @@ class _Worker:
         with self.lock:
             if self.current is job and self.thread.ident is not None:
                 _post_async_exc(self.thread.ident, JobStopped)
+                self.posted = True
                 return True
         return False
 
@@ -125,24 +140,31 @@ class WorkerPool:
                 self._waiting.append((job, work))
                 return
             self._busy += 1
-            if self._idle:
-                self._idle.pop().inbox.put((job, work))
-            else:
-                self._workers.add(_Worker(self, (job, work)))
+            new_worker = self._hand_over((job, work))
+        if new_worker is not None:
+            new_worker.thread.start()
 
     def set_throttle_limit(self, limit: int) -> None:
         """Change the limit; jobs it now admits start at once."""
+        new_workers = []
         with self._lock:
             self.throttle_limit = limit
-            admitted = []
             while self._waiting and (not limit or self._busy < limit):
-                admitted.append(self._waiting.popleft())
                 self._busy += 1
-            for task in admitted:
-                if self._idle:
-                    self._idle.pop().inbox.put(task)
-                else:
-                    self._workers.add(_Worker(self, task))
+                new_workers.append(self._hand_over(self._waiting.popleft()))
+        for worker in new_workers:
+            if worker is not None:
+                worker.thread.start()
+
+    def _hand_over(self, task: _Task) -> _Worker | None:
+        """Give ``task`` to an idle worker, or make a worker (returned, to be started once
+        the lock is released). Called with the lock held."""
+        if self._idle:
+            self._idle.pop().inbox.put(task)
+            return None
+        worker = _Worker(self, task)
+        self._workers.add(worker)
+        return worker
 
     def _next_task(self, worker: _Worker) -> _Task | None:
         with self._lock:
@@ -191,7 +213,7 @@ class WorkerPool:
         for worker in idle:
             worker.thread.join(timeout)
         for job, _ in waiting:
-            job.stop_requested.set()
+            job.stop_requested = True
             job.set_state(JobState.STOPPED, only_from=[JobState.NOT_STARTED])
 
 
