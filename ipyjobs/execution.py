@@ -36,7 +36,6 @@ _repr.maxstring = _repr.maxother = 40
 class Work:
     """A unit of work a backend runs for one child job."""
 
-    #: The names the work reads from the user namespace (for snapshot backends).
     def run(self, job: Job) -> None:
         raise NotImplementedError
 

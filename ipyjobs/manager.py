@@ -330,8 +330,9 @@ class JobManager(Configurable):
         running = [job for job in self.repository.all() if not job.finished]
         for job in running:
             self._request_stop(job)
+        deadline = time.monotonic() + self.stop_grace + 1.0
         for job in running:
-            job.wait_until_finished(self.stop_grace + 1.0)
+            job.wait_until_finished(max(0.0, deadline - time.monotonic()))
         for runner in self._backends.values():
             runner.shutdown()
         self._backends.clear()
