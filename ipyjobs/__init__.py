@@ -72,3 +72,17 @@ __all__ = [
     "write_output",
     "write_progress",
 ]
+
+
+def load_ipython_extension(shell):
+    """``%load_ext ipyjobs``."""
+    from ._extension import load_ipython_extension as load
+
+    load(shell)
+
+
+def unload_ipython_extension(shell):
+    """``%unload_ext ipyjobs``."""
+    from ._extension import unload_ipython_extension as unload
+
+    unload(shell)

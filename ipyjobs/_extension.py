@@ -1,9 +1,14 @@
-"""The one place that touches the IPython shell."""
+"""The one place that touches the IPython shell: finding it, and ``%load_ext ipyjobs``."""
 
 from __future__ import annotations
 
+import ast
+import builtins
+import subprocess
 import sys
 from typing import Any
+
+CALL = "__ipyjobs_background__"
 
 
 def current_shell() -> Any | None:
@@ -21,3 +26,134 @@ def user_namespace() -> dict[str, Any]:
     if shell is not None:
         return shell.user_ns
     return sys.modules["__main__"].__dict__
+
+
+class _Loaded:
+    """What ``load`` put into one shell, so that ``unload`` takes exactly that out."""
+
+    def __init__(self, shell: Any) -> None:
+        from . import api, capture, notices
+        from .magics import JobMagics
+        from .manager import JobManager
+        from .transformer import transform_ampersand
+
+        self.shell = shell
+        self.manager = JobManager(parent=shell)
+        self.previous_manager = api.set_manager(self.manager)
+        self.magics = JobMagics(shell)
+        shell.register_magics(self.magics)
+        self.transformer = transform_ampersand
+        shell.input_transformers_cleanup.append(self.transformer)
+        shell.user_ns[CALL] = background
+        shell.user_ns_hidden[CALL] = background
+        shell.configurables.append(self.manager)
+        capture.acquire(shell.display_pub)
+        self.original_system = shell.system
+        shell.system = _job_aware_system(shell, self.original_system)
+        self.notices = notices.attach(shell, self.manager)
+
+    def unload(self) -> None:
+        from . import api, capture
+
+        shell = self.shell
+        self.notices.detach()
+        self.manager.shutdown()
+        api.set_manager(self.previous_manager)
+        manager = shell.magics_manager
+        for kind, names in self.magics.magics.items():
+            for name in names:
+                manager.magics[kind].pop(name, None)
+        manager.registry.pop(type(self.magics).__name__, None)
+        if self.transformer in shell.input_transformers_cleanup:
+            shell.input_transformers_cleanup.remove(self.transformer)
+        shell.user_ns.pop(CALL, None)
+        shell.user_ns_hidden.pop(CALL, None)
+        if self.manager in shell.configurables:
+            shell.configurables.remove(self.manager)
+        if "system" in vars(shell):
+            del shell.system
+        capture.release()
+
+
+def load_ipython_extension(shell: Any) -> None:
+    """``%load_ext ipyjobs``: magics, the ``&`` transformer, output routing, notices.
+    Loading again changes nothing."""
+    if getattr(shell, "_ipyjobs", None) is None:
+        shell._ipyjobs = _Loaded(shell)
+
+
+def unload_ipython_extension(shell: Any) -> None:
+    """``%unload_ext ipyjobs``: take every one of those out again."""
+    loaded = getattr(shell, "_ipyjobs", None)
+    if loaded is not None:
+        loaded.unload()
+        shell._ipyjobs = None
+
+
+def background(source: str, local_ns: dict[str, Any], statement: bool = False) -> Any:
+    """What ``stmt &`` calls: start ``source`` as a job on a snapshot of the names it reads
+    (PowerShell's ``$using:``). Returns the Job, or None for a statement."""
+    from IPython.core.error import UsageError
+
+    from . import api
+    from .errors import JobError
+
+    if not source.strip():
+        raise UsageError("a trailing & needs a one-line statement before it, e.g. slow() &")
+    shell = current_shell()
+    try:
+        python = shell.transform_cell(source) if shell is not None else source
+        names = {node.id for node in ast.walk(ast.parse(python)) if isinstance(node, ast.Name)}
+    except SyntaxError as error:
+        raise UsageError(f"cannot run in the background: {error.msg}") from None
+    globals_ns = shell.user_ns if shell is not None else {}
+    snapshot: dict[str, Any] = {"__builtins__": builtins, "__name__": "__main__"}
+    for name in names:
+        if name in local_ns:
+            snapshot[name] = local_ns[name]
+        elif name in globals_ns:
+            snapshot[name] = globals_ns[name]
+    try:
+        job = api.get_manager().start_code(source, namespace=snapshot)
+    except JobError as error:
+        raise UsageError(str(error)) from None
+    return None if statement else job
+
+
+def _job_aware_system(shell: Any, original: Any) -> Any:
+    """``!cmd`` inside a job: pipe the command's output into the job's records (the
+    terminal's ``os.system`` would write to the file descriptor, past any capture)."""
+    from .capture import current_job, start_thread
+
+    def system(cmd: str) -> Any:
+        if current_job() is None:
+            return original(cmd)
+        command = shell.var_expand(cmd, depth=1)
+        process = subprocess.Popen(
+            command,
+            shell=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            bufsize=1,
+        )
+        try:
+            errors = start_thread(_copy_lines, process.stderr, sys.stderr)
+            _copy_lines(process.stdout, sys.stdout)
+            errors.join()
+            code = process.wait()
+        finally:
+            if process.poll() is None:  # the job was stopped: leave no process behind
+                process.kill()
+                process.wait()
+        if code != 0:
+            raise subprocess.CalledProcessError(code, command)
+        return None
+
+    return system
+
+
+def _copy_lines(source: Any, target: Any) -> None:
+    for line in source:
+        target.write(line)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .job import Job
@@ -40,3 +40,10 @@ def job_table(jobs: Sequence[Job]) -> str:
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in rows
     )
+
+
+class JobList(list):
+    """A list of jobs that shows itself as a Get-Job table (what the magics return)."""
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(job_table(self) if self else "No jobs.")

@@ -19,7 +19,7 @@ from .errors import (
     JobNotFoundError,
     JobStateError,
 )
-from .execution import CallWork, Work, compile_code, describe_call
+from .execution import CallWork, compile_code, describe_call
 from .job import Job, check_timeout, wait_jobs, walk
 from .replay import replay
 from .repository import JobRepository, filter_jobs, is_pattern
@@ -70,6 +70,8 @@ class JobManager(Configurable):
         self.collector = Collector()
         self._backends: dict[str, Backend] = {}
         self._capturing = False
+        #: Called with each new parent job (terminal notices, widgets).
+        self.start_listeners: list[Callable[[Job], None]] = []
 
     # -- starting -------------------------------------------------------------------------
     def start_job(
@@ -85,18 +87,58 @@ class JobManager(Configurable):
     ) -> Job:
         """Start-Job: run ``target`` (a callable, or IPython code as a string) in the
         background and return its parent Job at once."""
+        if isinstance(target, str):
+            if args or kwargs:
+                raise JobArgumentError("a code string takes no arguments; use a function")
+            return self.start_code(
+                target, name=name, backend=backend, engines=engines, cwd=cwd, using=using
+            )
+        if not callable(target):
+            raise InvalidJobTargetError(
+                f"a job runs a callable or a string of code, not {type(target).__name__}"
+            )
         self._check_name(name)
-        work, command = self._work_for(target, args, kwargs)
-        request = StartRequest(work, command, name, engines, cwd, list(using or []))
+        work = CallWork(target, args, kwargs)
+        command = describe_call(target, args, kwargs)
+        return self._start(
+            StartRequest(work, command, name, engines, cwd, list(using or [])), backend
+        )
+
+    def start_code(
+        self,
+        source: str,
+        *,
+        name: str | None = None,
+        backend: str | None = None,
+        engines: Any = None,
+        cwd: str | None = None,
+        using: Iterable[str] | None = None,
+        namespace: dict[str, Any] | None = None,
+    ) -> Job:
+        """Start IPython code: in the live user namespace (``__main__``'s outside IPython),
+        or in ``namespace``, a snapshot taken by the caller (what ``stmt &`` does)."""
+        if not isinstance(source, str) or not source.strip():
+            raise JobArgumentError("there is no code to run")
+        self._check_name(name)
+        shell = _extension.current_shell()
+        transform = shell.transform_cell if shell is not None else None
+        provider = _extension.user_namespace if namespace is None else lambda: namespace
+        work = compile_code(source, provider, transform)
+        command = source.strip("\n")
+        return self._start(
+            StartRequest(work, command, name, engines, cwd, list(using or [])), backend
+        )
+
+    def _start(self, request: StartRequest, backend: str | None) -> Job:
         runner = self.backend(backend or self.default_backend)
         runner.check(request)
         locations = runner.locations(request)
         ids = self.repository.reserve_ids(1 + len(locations))
         parent = Job(
             ids[0],
-            name=name,
+            name=request.name,
             job_type=runner.job_type,
-            command=command,
+            command=request.command,
             location=", ".join(locations),
             memory_limit=self.text_memory_limit,
         )
@@ -104,7 +146,7 @@ class JobManager(Configurable):
             Job(
                 child_id,
                 job_type=runner.job_type,
-                command=command,
+                command=request.command,
                 location=location,
                 parent=parent,
                 memory_limit=self.text_memory_limit,
@@ -121,6 +163,8 @@ class JobManager(Configurable):
             self._request_stop(parent)
             self.repository.discard(parent)
             raise
+        for listener in list(self.start_listeners):
+            listener(parent)
         return parent
 
     def _check_name(self, name: str | None) -> None:
@@ -132,22 +176,6 @@ class JobManager(Configurable):
             raise JobArgumentError(
                 f"job name {name!r} would read as a pattern or an id; choose another"
             )
-
-    def _work_for(self, target: Any, args: tuple, kwargs: dict[str, Any]) -> tuple[Work, str]:
-        if isinstance(target, str):
-            if args or kwargs:
-                raise JobArgumentError("a code string takes no arguments; use a function")
-            if not target.strip():
-                raise JobArgumentError("there is no code to run")
-            shell = _extension.current_shell()
-            transform = shell.transform_cell if shell is not None else None
-            work = compile_code(target, _extension.user_namespace, transform)
-            return work, target.strip("\n")
-        if callable(target):
-            return CallWork(target, args, kwargs), describe_call(target, args, kwargs)
-        raise InvalidJobTargetError(
-            f"a job runs a callable or a string of code, not {type(target).__name__}"
-        )
 
     def backend(self, name: str) -> Backend:
         """The backend called ``name``, created on first use."""

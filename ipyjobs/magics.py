@@ -1,0 +1,235 @@
+"""The job magics: thin layers over the Python API. Every user mistake is one UsageError."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from . import api
+from .errors import JobError
+from .formatting import JobList
+from .job import Job
+
+
+def _usage_errors(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn ipyjobs' typed errors (and a job's syntax error) into one-line UsageErrors."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except JobError as error:
+            raise UsageError(str(error)) from None
+        except SyntaxError as error:
+            raise UsageError(
+                f"the job's code does not compile: {error.msg} (line {error.lineno})"
+            ) from None
+
+    return wrapper
+
+
+def _start_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    for decorator in reversed(
+        [
+            argument("-n", "--name", help="The job's name (default Job<id>)."),
+            argument("-b", "--backend", help="thread (default), process or engines."),
+            argument("-e", "--engines", help="Engines for remote jobs: 'all' or ids like 0,2."),
+            argument("--cwd", help="Working directory of a process or engine job."),
+            argument("--using", help="Names to copy into a process or engine job: a,b."),
+        ]
+    ):
+        func = decorator(func)
+    return func
+
+
+def peel_options(parser: argparse.ArgumentParser, line: str) -> tuple[argparse.Namespace, str]:
+    """Parse the options at the front of ``line``; the rest is returned verbatim."""
+    rest = line.lstrip()
+    words: list[str] = []
+    while rest.startswith("-"):
+        word, _, after = rest.partition(" ")
+        if word == "--":
+            rest = after.lstrip()
+            break
+        option = word.split("=", 1)[0]
+        action = parser._option_string_actions.get(option)
+        if action is None:
+            raise UsageError(f"unknown option {option}")
+        words.append(word)
+        rest = after.lstrip()
+        if "=" not in word and action.nargs != 0:
+            value, _, after = rest.partition(" ")
+            if not value:
+                raise UsageError(f"option {option} needs a value")
+            words.append(value)
+            rest = after.lstrip()
+    options = parser.parse_args(words)
+    return options, rest
+
+
+@magics_class
+class JobMagics(Magics):
+    """``%job_start``, ``%%job``, ``%job_receive``, ``%job_wait``, ``%jobs``, ``%job_stop``,
+    ``%job_remove``, ``%job_suspend`` and ``%job_resume``."""
+
+    # -- starting ---------------------------------------------------------------------------
+    @magic_arguments()
+    @_start_options
+    @argument("code", nargs="*", help="The code to run (kept exactly as typed).")
+    @line_magic
+    @_usage_errors
+    def job_start(self, line: str) -> Job:
+        """Start-Job: run the rest of the line as a background job; returns the Job."""
+        options, code = peel_options(self.job_start.parser, line)
+        if not code.strip():
+            raise UsageError("%job_start needs code to run, e.g. %job_start slow()")
+        return self._start(code, options)
+
+    @magic_arguments()
+    @_start_options
+    @cell_magic
+    @_usage_errors
+    def job(self, line: str, cell: str) -> Job:
+        """Start-Job with the cell: the cell runs in the background, in the live user
+        namespace (names it assigns exist once it has run); returns the Job."""
+        options, extra = peel_options(self.job.parser, line)
+        if extra.strip():
+            raise UsageError(f"%%job takes only options on its line, not {extra.strip()!r}")
+        if not cell.strip():
+            raise UsageError("%%job needs code in the cell")
+        return self._start(cell, options)
+
+    def _start(self, code: str, options: argparse.Namespace) -> Job:
+        using = [n.strip() for n in options.using.split(",")] if options.using else None
+        return api.get_manager().start_code(
+            code,
+            name=options.name,
+            backend=options.backend,
+            engines=options.engines,
+            cwd=options.cwd,
+            using=using,
+        )
+
+    # -- the rest ---------------------------------------------------------------------------
+    @magic_arguments()
+    @argument("-k", "--keep", action="store_true", help="Keep the records (Receive -Keep).")
+    @argument("-w", "--wait", action="store_true", help="Stream until the jobs finish.")
+    @argument("--auto-remove", action="store_true", help="Remove the jobs after (needs -w).")
+    @argument("--no-recurse", action="store_true", help="The parent's own records only.")
+    @argument("--location", help="Only the child jobs at this location.")
+    @argument("refs", nargs="*", help="Ids, names (wildcards allowed) or Job variables.")
+    @line_magic
+    @_usage_errors
+    def job_receive(self, line: str) -> Any:
+        """Receive-Job: replay the jobs' output here and return their output values: the
+        value itself if there is exactly one, a list if several, None if none."""
+        args = parse_argstring(self.job_receive, line)
+        values = api.receive_job(
+            *self._refs(args.refs),
+            keep=args.keep,
+            wait=args.wait,
+            auto_remove=args.auto_remove,
+            no_recurse=args.no_recurse,
+            location=args.location,
+        )
+        if not values:
+            return None
+        return values[0] if len(values) == 1 else values
+
+    @magic_arguments()
+    @argument("--any", action="store_true", help="Return when any one job finishes.")
+    @argument("-t", "--timeout", type=float, help="Seconds to wait at most.")
+    @argument("refs", nargs="*", help="Ids, names (wildcards allowed) or Job variables.")
+    @line_magic
+    @_usage_errors
+    def job_wait(self, line: str) -> JobList:
+        """Wait-Job: block until the jobs finish; returns those that did."""
+        args = parse_argstring(self.job_wait, line)
+        return JobList(api.wait_job(*self._refs(args.refs), any=args.any, timeout=args.timeout))
+
+    @magic_arguments()
+    @argument("-s", "--state", help="Only jobs in this state (Running, Failed, ...).")
+    @argument("-n", "--name", help="Only jobs whose name matches (wildcards allowed).")
+    @argument("--children", action="store_true", help="List child jobs too.")
+    @argument("--newest", type=int, help="Only the N newest jobs.")
+    @argument("refs", nargs="*", help="Ids, names (wildcards allowed) or Job variables.")
+    @line_magic
+    @_usage_errors
+    def jobs(self, line: str) -> JobList:
+        """Get-Job: the jobs, as a table."""
+        args = parse_argstring(self.jobs, line)
+        return JobList(
+            api.get_job(
+                *self._refs(args.refs),
+                name=args.name,
+                state=args.state,
+                include_children=args.children,
+                newest=args.newest,
+            )
+        )
+
+    @magic_arguments()
+    @argument("refs", nargs="*", help="Ids, names (wildcards allowed) or Job variables.")
+    @line_magic
+    @_usage_errors
+    def job_stop(self, line: str) -> JobList:
+        """Stop-Job: stop the jobs; returns them."""
+        args = parse_argstring(self.job_stop, line)
+        return JobList(api.stop_job(*self._refs(args.refs)))
+
+    @magic_arguments()
+    @argument("-f", "--force", action="store_true", help="Stop running jobs first.")
+    @argument("-s", "--state", help="Remove the jobs in this state.")
+    @argument("--all", action="store_true", help="Remove every job.")
+    @argument("refs", nargs="*", help="Ids, names (wildcards allowed) or Job variables.")
+    @line_magic
+    @_usage_errors
+    def job_remove(self, line: str) -> None:
+        """Remove-Job: forget the jobs and free their output."""
+        args = parse_argstring(self.job_remove, line)
+        refs = self._refs(args.refs)
+        if args.all:
+            if refs or args.state:
+                raise UsageError("--all takes no refs and no --state")
+            refs = api.get_job()
+            if not refs:
+                return
+        api.remove_job(*refs, force=args.force, state=args.state)
+
+    @magic_arguments()
+    @argument("refs", nargs="*", help="Ids, names (wildcards allowed) or Job variables.")
+    @line_magic
+    @_usage_errors
+    def job_suspend(self, line: str) -> JobList:
+        """Suspend-Job (process jobs)."""
+        return JobList(api.suspend_job(*self._refs(parse_argstring(self.job_suspend, line).refs)))
+
+    @magic_arguments()
+    @argument("refs", nargs="*", help="Ids, names (wildcards allowed) or Job variables.")
+    @line_magic
+    @_usage_errors
+    def job_resume(self, line: str) -> JobList:
+        """Resume-Job."""
+        return JobList(api.resume_job(*self._refs(parse_argstring(self.job_resume, line).refs)))
+
+    def _refs(self, words: list[str]) -> list[Any]:
+        """Ids, names, patterns, and names of user variables holding a Job or Jobs."""
+        refs: list[Any] = []
+        namespace = self.shell.user_ns if self.shell is not None else {}
+        for word in words:
+            value = namespace.get(word) if word.isidentifier() else None
+            if isinstance(value, Job):
+                refs.append(value)
+            elif (
+                isinstance(value, list | tuple) and value and all(isinstance(v, Job) for v in value)
+            ):
+                refs.extend(value)
+            else:
+                refs.append(int(word) if word.isdigit() else word)
+        return refs
