@@ -1,18 +1,106 @@
-"""Terminal IPython: bash-style notices (``[1] Completed  Job1  slow()``) when jobs end."""
+"""Terminal IPython: bash-style notices when jobs end, and capture while the prompt shows.
+
+While its prompt shows, terminal IPython swaps ``sys.stdout`` for prompt_toolkit's proxy
+(``patch_stdout``), which would take the router out of the path: a job printing while the
+user types would write on the terminal. prompt_toolkit fires ``on_reset`` each time the
+prompt starts, inside that swap, so the router is put back over the proxy there.
+
+A notice (``[1] Completed  Job1  slow()``) is printed above the prompt at once when the
+prompt is showing (``run_in_terminal`` keeps the half-typed input intact), and otherwise
+queued and printed after the running cell, before the next prompt. Kernels get none:
+their widgets show the state.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+import threading
+from typing import TYPE_CHECKING, Any
+
+from . import capture
+from .formatting import one_line
+
+if TYPE_CHECKING:
+    from .job import Job
+    from .manager import JobManager
+    from .state import JobState
 
 
-class Notices:
-    def __init__(self, shell: Any, manager: Any) -> None:
+def notice_text(job: Job) -> str:
+    return f"[{job.id}] {job.state.value}  {job.name}  {one_line(job.command)}"
+
+
+class TerminalNotices:
+    def __init__(self, shell: Any, manager: JobManager) -> None:
         self.shell = shell
         self.manager = manager
+        self.app = getattr(getattr(shell, "pt_app", None), "app", None)
+        self.prompt_showing = False
+        self._queue: list[str] = []
+        self._lock = threading.Lock()
+        manager.start_listeners.append(self._watch)
+        shell.events.register("pre_run_cell", self._cell_starts)
+        shell.events.register("post_run_cell", self._cell_ended)
+        if self.app is not None:
+            self.app.on_reset += self._prompt_starts
+
+    def detach(self) -> None:
+        if self._watch in self.manager.start_listeners:
+            self.manager.start_listeners.remove(self._watch)
+        self.shell.events.unregister("pre_run_cell", self._cell_starts)
+        self.shell.events.unregister("post_run_cell", self._cell_ended)
+        if self.app is not None:
+            self.app.on_reset -= self._prompt_starts
+
+    # -- shell and prompt events --------------------------------------------------------
+    def _prompt_starts(self, app: Any) -> None:
+        capture.install()  # over prompt_toolkit's stdout proxy, for as long as it shows
+        self.prompt_showing = True
+
+    def _cell_starts(self, *args: Any) -> None:
+        self.prompt_showing = False
+
+    def _cell_ended(self, *args: Any) -> None:
+        with self._lock:
+            lines, self._queue = self._queue, []
+        for line in lines:
+            print(line)
+        if self.app is not None:
+            self.prompt_showing = True  # the next prompt comes now
+
+    # -- jobs ---------------------------------------------------------------------------
+    def _watch(self, job: Job) -> None:
+        job.add_state_callback(self._changed)
+
+    def _changed(self, job: Job, previous: JobState, new: JobState) -> None:
+        if not new.finished or not self.manager.notify:
+            return
+        text = notice_text(job)
+        app = self.app
+        if self.prompt_showing and app is not None and app.is_running and app.loop:
+            app.loop.call_soon_threadsafe(self._print_above_prompt, text)
+        else:
+            with self._lock:
+                self._queue.append(text)
+
+    @staticmethod
+    def _print_above_prompt(text: str) -> None:
+        from prompt_toolkit.application import run_in_terminal
+
+        def write() -> None:
+            sys.__stdout__.write(text + "\n")
+            sys.__stdout__.flush()
+
+        run_in_terminal(write)
+
+
+class NoNotices:
+    """In a kernel (no terminal prompt) nothing is printed; widgets show the state."""
 
     def detach(self) -> None:
         pass
 
 
-def attach(shell: Any, manager: Any) -> Notices:
-    return Notices(shell, manager)
+def attach(shell: Any, manager: JobManager) -> TerminalNotices | NoNotices:
+    is_terminal = type(shell).__name__ == "TerminalInteractiveShell" or hasattr(shell, "pt_app")
+    return TerminalNotices(shell, manager) if is_terminal else NoNotices()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import re
 import tokenize
+from collections.abc import Callable
 from dataclasses import dataclass
 
 CALL = "__ipyjobs_background__"
@@ -49,47 +50,45 @@ _OPEN, _CLOSE = "([{", ")]}"
 
 @dataclass(frozen=True)
 class Background:
-    """One ``&`` statement found in a cell (0-based physical line, columns)."""
+    """One ``&`` statement found in a cell: offsets into the cell, and what it runs."""
 
-    line: int
-    start: int  # column where the backgrounded statement starts
-    amp: int  # column of the `&`
+    start: int  # where the backgrounded statement starts
+    end: int  # just after its `&`
     targets: str | None  # "x" for `x = expr &`, else None
-    source: str  # the code the job runs, without `&`
+    source: str  # the code the job runs, without `&` ("" if the `&` cannot be a job)
     statement: bool  # not a bare expression: the line shows no value
 
 
 def find_backgrounds(cell: str) -> list[Background]:
-    """Every trailing-``&`` statement of ``cell`` (empty if it does not tokenize)."""
+    """Every trailing-``&`` statement of ``cell`` (none if it does not tokenize)."""
     found: list[Background] = []
     lines = cell.splitlines(keepends=True)
+    offsets = [0]
+    for line in lines:
+        offsets.append(offsets[-1] + len(line))
     code_lines = list(lines)
     for number, line in enumerate(lines):
         shell = _SHELL_LINE.match(line.rstrip("\r\n"))
         if shell:
-            command = shell["command"]
-            found.append(
-                Background(
-                    number,
-                    len(shell["indent"]),
-                    len(line.rstrip("\r\n")) - 1,
-                    None,
-                    f"!{command}",
-                    True,
-                )
-            )
+            start = offsets[number] + len(shell["indent"])
+            end = offsets[number] + len(line.rstrip("\r\n"))
+            found.append(Background(start, end, None, f"!{shell['command']}", True))
             code_lines[number] = shell["indent"] + "pass\n"  # keep the tokenizer happy
         elif line.lstrip().startswith(("!", "%", "?")) or line.rstrip().endswith("?"):
             code_lines[number] = "\n"  # other IPython syntax: not ours to read
     try:
         tokens = list(tokenize.generate_tokens(io.StringIO("".join(code_lines)).readline))
     except (tokenize.TokenError, IndentationError, SyntaxError):
-        return sorted(found, key=lambda b: b.line)
+        return sorted(found, key=lambda b: b.start)
+
+    def at(position: tuple[int, int]) -> int:
+        return offsets[position[0] - 1] + position[1]
+
     for logical in _logical_lines(tokens):
-        background = _background_of(logical, lines)
+        background = _background_of(logical, cell, at)
         if background is not None:
             found.append(background)
-    return sorted(found, key=lambda b: b.line)
+    return sorted(found, key=lambda b: b.start)
 
 
 def _logical_lines(tokens: list[tokenize.TokenInfo]) -> list[list[tokenize.TokenInfo]]:
@@ -110,20 +109,17 @@ def _logical_lines(tokens: list[tokenize.TokenInfo]) -> list[list[tokenize.Token
     return [line for line in logical if line]
 
 
-def _background_of(tokens: list[tokenize.TokenInfo], lines: list[str]) -> Background | None:
+def _background_of(
+    tokens: list[tokenize.TokenInfo], cell: str, at: Callable[[tuple[int, int]], int]
+) -> Background | None:
     last = tokens[-1]
     if not (last.type == tokenize.OP and last.string == "&"):
         return None
-    if last.start[0] != tokens[0].start[0] or len(tokens) < 2:
-        # `&` alone, or a statement spread over lines: only one-line statements qualify.
-        return _unusable(tokens, lines) if len(tokens) < 2 else None
     body = _simple_statement(tokens[:-1])
+    amp, end = at(last.start), at(last.end)
     if not body:
-        return _unusable(tokens, lines)
-    row = last.start[0] - 1
-    line = lines[row]
-    start, amp = body[0].start[1], last.start[1]
-    text = line[start:amp].rstrip()
+        return Background(amp, end, None, "", True)  # `&` alone, or `x; &`
+    start = at(body[0].start)
     depth, split = 0, None
     for token in body:
         if token.type == tokenize.OP and token.string in _OPEN:
@@ -133,25 +129,19 @@ def _background_of(tokens: list[tokenize.TokenInfo], lines: list[str]) -> Backgr
         elif token.type == tokenize.OP and token.string == "=" and depth == 0:
             split = token  # the last `=`: `a = b = f() &` gives the job to a and b
     if split is not None:
-        targets = line[start : split.start[1]].rstrip()
-        source = line[split.end[1] : amp].strip()
-        if not source:
-            return _unusable(tokens, lines)
-        return Background(row, start, amp, targets, source, False)
+        targets = cell[start : at(split.start)].rstrip()
+        source = cell[at(split.end) : amp].strip()
+        return Background(start, end, targets, source, not source)
     keyword = body[0].type == tokenize.NAME and body[0].string in _STATEMENT_KEYWORDS
     augmented = any(t.type == tokenize.OP and t.string in _AUGMENTED for t in body)
-    return Background(row, start, amp, None, text, keyword or augmented)
-
-
-def _unusable(tokens: list[tokenize.TokenInfo], lines: list[str]) -> Background:
-    last = tokens[-1]
-    row = last.start[0] - 1
-    return Background(row, last.start[1], last.start[1], None, "", True)
+    return Background(start, end, None, cell[start:amp].rstrip(), keyword or augmented)
 
 
 def _simple_statement(tokens: list[tokenize.TokenInfo]) -> list[tokenize.TokenInfo]:
     """The last simple statement of a logical line: after a compound header's colon and
     after the last `;`."""
+    if not tokens:
+        return []
     depth, start = 0, 0
     compound = tokens[0].type == tokenize.NAME and tokens[0].string in _COMPOUND
     for index, token in enumerate(tokens):
@@ -169,21 +159,23 @@ def _simple_statement(tokens: list[tokenize.TokenInfo]) -> list[tokenize.TokenIn
 
 
 def transform_ampersand(lines: list[str]) -> list[str]:
-    """The cleanup transform registered with IPython: rewrite each ``&`` statement."""
+    """The cleanup transform registered with IPython: rewrite each ``&`` statement. A
+    statement spread over several lines keeps its line count (blank lines follow)."""
     cell = "".join(lines)
     if "&" not in cell:
         return lines
     backgrounds = find_backgrounds(cell)
     if not backgrounds:
         return lines
-    out = cell.splitlines(keepends=True)
+    pieces, done = [], 0
     for bg in backgrounds:
-        line = out[bg.line]
-        ending = line[len(line.rstrip("\r\n")) :]
-        head = line[: bg.start]
         flags = ", statement=True" if bg.statement else ""
         call = f"{CALL}({bg.source!r}, locals(){flags})"
         if bg.targets is not None:
             call = f"{bg.targets} = {call}"
-        out[bg.line] = head + call + (ending or "")
-    return out
+        rest_of_line = cell.find("\n", bg.end)
+        rest_of_line = len(cell) if rest_of_line < 0 else rest_of_line
+        pieces += [cell[done : bg.start], call, "\n" * cell.count("\n", bg.start, bg.end)]
+        done = rest_of_line  # a comment after the `&` goes with it
+    pieces.append(cell[done:])
+    return "".join(pieces).splitlines(keepends=True)

@@ -37,3 +37,29 @@ def manager() -> Iterator[JobManager]:
         fresh.shutdown()
         ipyjobs.set_manager(previous)
         eventually(lambda: not ipyjobs_threads(), timeout=15)
+
+
+@pytest.fixture
+def ip():
+    """A real InteractiveShell with ``%load_ext ipyjobs``; unloaded and gone afterwards."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    previous = ipyjobs.set_manager(None)
+    run(shell, "%load_ext ipyjobs")
+    try:
+        yield shell
+    finally:
+        run(shell, "%unload_ext ipyjobs")
+        InteractiveShell.clear_instance()
+        ipyjobs.set_manager(previous)
+        eventually(lambda: not ipyjobs_threads(), timeout=15)
+
+
+def run(shell, cell: str):
+    """Run a cell; return its value, or raise what went wrong in it."""
+    result = shell.run_cell(cell)
+    error = result.error_before_exec or result.error_in_exec
+    if error is not None:
+        raise error
+    return result.result
