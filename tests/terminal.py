@@ -3,6 +3,7 @@ so tests read the screen a person would see."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
@@ -32,15 +33,6 @@ class Terminal:
     def text(self) -> str:
         return "\n".join(line.rstrip() for line in self.screen.display)
 
-    def pump(self, seconds: float) -> None:
-        """Feed what the program writes within ``seconds`` to the screen."""
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                self.stream.feed(self.child.read_nonblocking(65536, timeout=min(left, 0.05)))
-            except pexpect.TIMEOUT:
-                continue
-
     def wait_for(self, pattern: str, timeout: float = 30.0) -> re.Match:
         """Wait until the screen shows ``pattern`` (a regex); return the match."""
         deadline = time.monotonic() + timeout
@@ -50,10 +42,8 @@ class Terminal:
                 return match
             if time.monotonic() > deadline:
                 raise AssertionError(f"screen never showed {pattern!r}:\n{self.text()}")
-            try:
+            with contextlib.suppress(pexpect.TIMEOUT):  # nothing new yet
                 self.stream.feed(self.child.read_nonblocking(65536, timeout=0.05))
-            except pexpect.TIMEOUT:
-                pass
 
     def prompt(self, number: int, timeout: float = 30.0) -> None:
         self.wait_for(rf"^In \[{number}\]: *$", timeout)
