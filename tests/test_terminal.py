@@ -94,3 +94,20 @@ def test_ipython_config_file_configures_the_manager(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[-6:] == ["0.5", "4096", "2", "0.25", "False", "thread"]
+
+
+def test_unload_takes_the_event_handlers_and_prompt_hook_out(term):
+    term.run(
+        "hooks = lambda: (sum('Notices' in repr(f) for e in ('pre_run_cell', 'post_run_cell')"
+        " for f in get_ipython().events.callbacks[e]), sum('Notices' in repr(f) for f in"
+        " get_ipython().pt_app.app.on_reset._handlers))",
+        4,
+    )
+    term.run("hooks()", 5)
+    term.wait_for(r"^Out\[4\]: \(2, 1\)$")
+    term.run("%unload_ext ipyjobs", 6)
+    term.run("hooks()", 7)
+    term.wait_for(r"^Out\[6\]: \(0, 0\)$")
+    term.run("%load_ext ipyjobs", 8)
+    term.run("hooks()", 9)
+    term.wait_for(r"^Out\[8\]: \(2, 1\)$")

@@ -1,0 +1,57 @@
+"""A real IPython kernel driven through jupyter_client, keeping every iopub message."""
+
+from __future__ import annotations
+
+import queue
+from typing import Any
+
+from jupyter_client.manager import start_new_kernel
+
+
+class Kernel:
+    def __init__(self) -> None:
+        self.manager, self.client = start_new_kernel(kernel_name="python3")
+        self.messages: list[dict[str, Any]] = []  # every iopub message, in arrival order
+
+    def execute(self, code: str, timeout: float = 60) -> dict[str, Any]:
+        """Run a cell and wait until the kernel is idle after it; returns the reply."""
+        msg_id = self.client.execute(code)
+        idle = False
+        while not idle:
+            message = self.client.get_iopub_msg(timeout=timeout)
+            self.messages.append(message)
+            idle = (
+                message["msg_type"] == "status"
+                and message["content"]["execution_state"] == "idle"
+                and message["parent_header"].get("msg_id") == msg_id
+            )
+        reply = self.client.get_shell_msg(timeout=timeout)
+        assert reply["parent_header"]["msg_id"] == msg_id
+        reply["msg_id"] = msg_id
+        return reply
+
+    def drain(self) -> None:
+        while True:
+            try:
+                self.messages.append(self.client.get_iopub_msg(timeout=0.2))
+            except queue.Empty:
+                return
+
+    def stream_text(self, msg_id: str | None = None) -> str:
+        return "".join(
+            m["content"]["text"]
+            for m in self.messages
+            if m["msg_type"] == "stream"
+            and (msg_id is None or m["parent_header"].get("msg_id") == msg_id)
+        )
+
+    def results(self, msg_id: str) -> list[dict[str, Any]]:
+        return [
+            m["content"]["data"]
+            for m in self.messages
+            if m["msg_type"] == "execute_result" and m["parent_header"].get("msg_id") == msg_id
+        ]
+
+    def shutdown(self) -> None:
+        self.client.stop_channels()
+        self.manager.shutdown_kernel(now=False)
