@@ -8,6 +8,9 @@ import subprocess
 import sys
 from typing import Any
 
+from .formatting import JobList
+from .job import Job
+
 CALL = "__ipyjobs_background__"
 
 
@@ -51,12 +54,35 @@ class _Loaded:
         self.original_system = shell.system
         shell.system = _job_aware_system(shell, self.original_system)
         self.notices = notices.attach(shell, self.manager)
+        self.formatter = None
+        if type(shell).__name__ == "ZMQInteractiveShell":  # a kernel: show live widgets
+            self.formatter = shell.display_formatter.mimebundle_formatter
+            self.formatter.for_type(Job, self._job_bundle)
+            self.formatter.for_type(JobList, self._table_bundle)
+
+    def _job_bundle(self, job: Any, include: Any = None, exclude: Any = None) -> Any:
+        from .widgets import JobWidget
+
+        return JobWidget(job, self.manager)._repr_mimebundle_(include=include, exclude=exclude)
+
+    def _table_bundle(self, jobs: Any, include: Any = None, exclude: Any = None) -> Any:
+        from .widgets import JobTableWidget
+
+        fixed = list(jobs)
+        widget = JobTableWidget(jobs.query or (lambda: fixed), self.manager)
+        return widget._repr_mimebundle_(include=include, exclude=exclude)
 
     def unload(self) -> None:
         from . import api, capture
 
         shell = self.shell
         self.notices.detach()
+        if self.formatter is not None:
+            from .widgets import hub
+
+            self.formatter.pop(Job, None)
+            self.formatter.pop(JobList, None)
+            hub(self.manager).stop()
         self.manager.shutdown()
         api.set_manager(self.previous_manager)
         manager = shell.magics_manager

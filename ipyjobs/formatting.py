@@ -43,7 +43,12 @@ def job_table(jobs: Sequence[Job]) -> str:
 
 
 class JobList(list):
-    """A list of jobs that shows itself as a Get-Job table (what the magics return)."""
+    """A list of jobs that shows itself as a Get-Job table (what the magics return).
+    ``query`` gives the jobs again, for a live table that follows them."""
+
+    def __init__(self, jobs: Any = (), query: Any = None) -> None:
+        super().__init__(jobs)
+        self.query = query
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(job_table(self) if self else "No jobs.")

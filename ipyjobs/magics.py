@@ -164,15 +164,16 @@ class JobMagics(Magics):
     def jobs(self, line: str) -> JobList:
         """Get-Job: the jobs, as a table."""
         args = parse_argstring(self.jobs, line)
-        return JobList(
-            api.get_job(
-                *self._refs(args.refs),
-                name=args.name,
-                state=args.state,
-                include_children=args.children,
-                newest=args.newest,
-            )
+        refs = self._refs(args.refs)
+        query = functools.partial(
+            api.get_job,
+            name=args.name,
+            state=args.state,
+            include_children=args.children,
+            newest=args.newest,
         )
+        # A live table follows the filter; with refs, it follows the jobs they named.
+        return JobList(query(*refs), query=None if refs else query)
 
     @magic_arguments()
     @argument("refs", nargs="*", help="Ids, names (wildcards allowed) or Job variables.")

@@ -48,6 +48,9 @@ class JobManager(Configurable):
     stop_grace = Float(
         1.0, help="Seconds a job gets at each step of a stop before a firmer one."
     ).tag(config=True)
+    widget_tail_lines = Integer(
+        20, help="Lines of a job's latest output shown live in its notebook widget."
+    ).tag(config=True)
     throttle_limit = Integer(
         0, help="Most thread jobs running at once; more wait as NotStarted (0: no limit)."
     ).tag(config=True)
@@ -72,6 +75,8 @@ class JobManager(Configurable):
         self._capturing = False
         #: Called with each new parent job (terminal notices, widgets).
         self.start_listeners: list[Callable[[Job], None]] = []
+        #: Called with each job that was received or removed (widgets).
+        self.change_listeners: list[Callable[[Job], None]] = []
 
     # -- starting -------------------------------------------------------------------------
     def start_job(
@@ -160,7 +165,7 @@ class JobManager(Configurable):
                 self.collector.watch(child)
                 runner.launch(child, request)
         except BaseException:
-            self._request_stop(parent)
+            self.request_stop(parent)
             self.repository.discard(parent)
             raise
         for listener in list(self.start_listeners):
@@ -258,6 +263,8 @@ class JobManager(Configurable):
             for job in jobs:
                 records = job.take_records(keep, no_recurse, location)
                 received.extend(records if raw else replay(records))
+                if records:
+                    self._changed(job)
 
         if not wait:
             hand_over()
@@ -286,13 +293,14 @@ class JobManager(Configurable):
         stuck in a long C call stays Stopping until that call returns."""
         jobs = self._require(refs, "stop")
         for job in jobs:
-            self._request_stop(job)
+            self.request_stop(job)
         deadline = time.monotonic() + self.stop_grace + 1.0
         for job in jobs:
             job.wait_until_finished(max(0.0, deadline - time.monotonic()))
         return jobs
 
-    def _request_stop(self, job: Job) -> None:
+    def request_stop(self, job: Job) -> None:
+        """Ask ``job`` to stop and return at once (``stop_job`` also waits a little)."""
         for child in walk([job]):
             if child.child_jobs:
                 continue
@@ -346,6 +354,11 @@ class JobManager(Configurable):
             for member in walk([job]):
                 member.removed = True
                 member.records.close()
+            self._changed(job)
+
+    def _changed(self, job: Job) -> None:
+        for listener in list(self.change_listeners):
+            listener(job)
 
     def _require(self, refs: tuple, verb: str) -> list[Job]:
         if not refs:
@@ -357,7 +370,7 @@ class JobManager(Configurable):
         """Stop every running job, release the backends and the output routing."""
         running = [job for job in self.repository.all() if not job.finished]
         for job in running:
-            self._request_stop(job)
+            self.request_stop(job)
         deadline = time.monotonic() + self.stop_grace + 1.0
         for job in running:
             job.wait_until_finished(max(0.0, deadline - time.monotonic()))

@@ -110,6 +110,11 @@ class RecordBuffer:
         self._spill_end = 0
         self._folder: str | None = None
         self._cleanup: weakref.finalize | None = None
+        #: The last characters of text the job wrote, received or not (for live views).
+        self.tail = ""
+        self.tail_limit = 4000
+        #: Grows whenever records arrive or are received: a cheap "anything new?" check.
+        self.version = 0
 
     # -- writing ------------------------------------------------------------------------
     def add(self, stream: Stream, value: Any, text: str | None = None) -> None:
@@ -133,6 +138,7 @@ class RecordBuffer:
             del pending[:count]  # writes that landed after `count` stay for next time
             if not items:
                 return
+            self.version += 1
             now = datetime.now()
             try:
                 text = "".join(items)  # the common case: nothing but stdout text
@@ -173,6 +179,8 @@ class RecordBuffer:
     def _add_text(self, stream: Stream, text: str, now: datetime) -> None:
         if not text:
             return
+        limit = self.tail_limit
+        self.tail = text[-limit:] if len(text) >= limit else (self.tail + text)[-limit:]
         tail = self._entries[-1] if self._entries else None
         if self._text_in_memory + len(text) > self.memory_limit:
             self._spill_text(stream, text, tail, now)
@@ -236,6 +244,7 @@ class RecordBuffer:
                 else:
                     records.append(record)
             if not keep:
+                self.version += 1
                 self._entries.clear()
                 self._text_in_memory = 0
                 if self._spill is not None:

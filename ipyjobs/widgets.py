@@ -1,0 +1,369 @@
+"""Live job widgets for notebooks: one per job shown as a cell result, and a live table.
+
+One updater thread refreshes every live widget at most once per ``update_interval``
+(FACTS.md: the server drops iopub traffic above 1000 messages/s, for good), batching each
+widget's trait changes with ``hold_sync()`` and sending only what changed. Job output is
+shown from the record buffer's bounded tail as HTML, never through ``Output`` widgets from
+threads (they lose appends and re-send everything). A widget's ``text/plain`` and
+``text/html`` hold only what cannot vary with timing (no state, times or ids), so
+notebooks validate under plain ``pytest --nbval``; the live widget shows the rest.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as w
+
+from .errors import JobError
+from .formatting import one_line
+
+if TYPE_CHECKING:
+    from .job import Job
+    from .manager import JobManager
+
+STATE_COLOURS = {
+    "NotStarted": "#6c757d",
+    "Running": "#0d6efd",
+    "Completed": "#198754",
+    "Failed": "#dc3545",
+    "Stopping": "#fd7e14",
+    "Stopped": "#6f42c1",
+    "Blocked": "#fd7e14",
+    "Suspending": "#fd7e14",
+    "Suspended": "#adb5bd",
+    "Disconnected": "#adb5bd",
+}
+STABLE_COLUMNS = ("Id", "Name", "JobType", "Location", "Command")
+
+
+def stable_row(job: Job) -> tuple[str, ...]:
+    return (str(job.id), job.name, job.job_type, job.location, one_line(job.command))
+
+
+def text_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    table = [tuple(columns), tuple("-" * len(c) for c in columns), *map(tuple, rows)]
+    widths = [max(len(row[i]) for row in table) for i in range(len(columns))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in table
+    )
+
+
+def html_table(columns: Sequence[str], rows: Sequence[Sequence[str]], cls: str) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def state_html(state: str) -> str:
+    colour = STATE_COLOURS.get(state, "#000")
+    return f'<span class="ipyjobs-state" style="color:{colour};font-weight:bold">{state}</span>'
+
+
+def elapsed(job: Job) -> str:
+    if job.begin_time is None:
+        return ""
+    end = job.end_time or type(job.begin_time).now()
+    return f"{(end - job.begin_time).total_seconds():.1f} s"
+
+
+class JobWidget(w.VBox):
+    """A live view of one job: a row per child (state coloured, location, elapsed, more
+    data), a progress bar once the job reports progress, the tail of its output, and
+    Stop / Receive / Remove buttons."""
+
+    def __init__(self, job: Job, manager: JobManager, **kwargs: Any) -> None:
+        self.job = job
+        self.manager = manager
+        self.status = w.HTML()
+        self.progress = w.FloatProgress(min=0, max=100, layout=w.Layout(display="none"))
+        self.progress_label = w.Label()
+        self.tail = w.HTML(layout=w.Layout(max_height="16em", overflow="auto"))
+        self.stop_button = w.Button(description="Stop", icon="stop")
+        self.receive_button = w.Button(description="Receive", icon="download")
+        self.remove_button = w.Button(description="Remove", icon="trash")
+        self.message = w.HTML()
+        self.received = w.Output()
+        self.stop_button.on_click(lambda _: self._act(self._stop))
+        self.receive_button.on_click(lambda _: self._act(self._receive))
+        self.remove_button.on_click(lambda _: self._act(self._remove))
+        buttons = w.HBox([self.stop_button, self.receive_button, self.remove_button, self.message])
+        super().__init__(
+            [
+                self.status,
+                w.HBox([self.progress, self.progress_label]),
+                self.tail,
+                buttons,
+                self.received,
+            ],
+            **kwargs,
+        )
+        self.add_class("ipyjobs-job")
+        self.refresh()
+        hub(manager).watch(self)
+
+    # -- what nbval and static views see ------------------------------------------------
+    def __repr__(self) -> str:
+        return text_table(STABLE_COLUMNS, [stable_row(self.job)])
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        bundle = super()._repr_mimebundle_(**kwargs)
+        bundle["text/plain"] = repr(self)
+        bundle["text/html"] = html_table(
+            STABLE_COLUMNS, [[html.escape(c) for c in stable_row(self.job)]], "ipyjobs-static"
+        )
+        return bundle
+
+    # -- live state ---------------------------------------------------------------------
+    def snapshot(self) -> tuple[Any, ...]:
+        """Everything shown; the widget is refreshed when this changes."""
+        job = self.job
+        members = job.child_jobs or [job]
+        return (
+            job.removed,
+            job.state,
+            job.has_more_data,
+            elapsed(job),
+            tuple((c.state, c.has_more_data, c.records.version, c.progress) for c in members),
+        )
+
+    def refresh(self) -> None:
+        job = self.job
+        members = job.child_jobs or [job]
+        rows = []
+        for member in [job, *job.child_jobs]:
+            state = "Removed" if job.removed else member.state.value
+            rows.append(
+                [
+                    str(member.id),
+                    html.escape(member.name),
+                    member.job_type,
+                    state_html(state),
+                    html.escape(member.location),
+                    elapsed(member),
+                    str(member.has_more_data),
+                    html.escape(one_line(member.command)),
+                ]
+            )
+        columns = (
+            "Id",
+            "Name",
+            "JobType",
+            "State",
+            "Location",
+            "Elapsed",
+            "HasMoreData",
+            "Command",
+        )
+        progress = next((c.progress for c in members if c.progress is not None), None)
+        tail = "".join(c.records.tail for c in members)[-2000:]
+        lines = tail.splitlines()[-self.manager.widget_tail_lines :]
+        with self.hold_sync():
+            self.status.value = html_table(columns, rows, "ipyjobs-live")
+            if progress is not None:
+                self.progress.layout.display = None
+                self.progress.value = progress.percent or 0
+                self.progress_label.value = f"{progress.activity} {progress.status}".strip()
+            self.tail.value = (
+                f'<pre class="ipyjobs-tail">{html.escape(chr(10).join(lines))}</pre>'
+                if lines
+                else ""
+            )
+            finished = job.finished
+            self.stop_button.disabled = finished or job.removed
+            self.receive_button.disabled = job.removed
+            self.remove_button.disabled = job.removed
+
+    # -- buttons (run in the kernel's main thread, as comm messages) -----------------------
+    def _act(self, action: Callable[[], None]) -> None:
+        try:
+            action()
+            self.message.value = ""
+        except JobError as error:
+            self.message.value = f'<span class="ipyjobs-message">{html.escape(str(error))}</span>'
+        self.refresh()
+
+    def _stop(self) -> None:
+        if self.job.removed:
+            raise JobError(f"{self.job.name} was removed")
+        self.manager.request_stop(self.job)
+
+    def _receive(self) -> None:
+        if self.job.removed:
+            raise JobError(f"{self.job.name} was removed")
+        from IPython.display import display
+
+        from .replay import replay
+
+        with self.received:
+            for value in replay(self.job.take_records()):
+                display(value)
+
+    def _remove(self) -> None:
+        if self.job.removed:
+            raise JobError(f"{self.job.name} was removed")
+        self.manager.remove_job(self.job)
+
+
+class JobTableWidget(w.HTML):
+    """A live Get-Job table: rows come, change and go as jobs start, run and are removed.
+    ``query`` gives the jobs to show at each refresh."""
+
+    def __init__(self, query: Callable[[], list[Job]], manager: JobManager) -> None:
+        self.query = query
+        self.manager = manager
+        self._shown = self._jobs()
+        super().__init__()
+        self.add_class("ipyjobs-table")
+        self.refresh()
+        hub(manager).watch(self)
+
+    def _jobs(self) -> list[Job]:
+        try:
+            return [job for job in self.query() if not job.removed]
+        except JobError:
+            return []
+
+    def __repr__(self) -> str:
+        from .formatting import job_table
+
+        return job_table(self._shown) if self._shown else "No jobs."
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        from .formatting import COLUMNS, job_row
+
+        bundle = super()._repr_mimebundle_(**kwargs)
+        bundle["text/plain"] = repr(self)
+        rows = [[html.escape(c) for c in job_row(j)] for j in self._shown]
+        bundle["text/html"] = html_table(COLUMNS, rows, "ipyjobs-static")
+        return bundle
+
+    def snapshot(self) -> tuple[Any, ...]:
+        jobs = self._jobs()
+        return tuple((j.id, j.state, j.has_more_data, elapsed(j)) for j in jobs)
+
+    def refresh(self) -> None:
+        self._shown = self._jobs()
+        columns = (
+            "Id",
+            "Name",
+            "JobType",
+            "State",
+            "HasMoreData",
+            "Location",
+            "Elapsed",
+            "Command",
+        )
+        rows = [
+            [
+                str(j.id),
+                html.escape(j.name),
+                j.job_type,
+                state_html(j.state.value),
+                str(j.has_more_data),
+                html.escape(j.location),
+                elapsed(j),
+                html.escape(one_line(j.command)),
+            ]
+            for j in self._shown
+        ]
+        self.value = html_table(columns, rows, "ipyjobs-live") if rows else "<i>No jobs.</i>"
+
+
+class WidgetHub:
+    """The one updater thread of a manager's live widgets. It ticks every
+    ``update_interval`` while any shown job may still change, and sleeps otherwise until a
+    job starts, changes state, or is received or removed."""
+
+    def __init__(self, manager: JobManager) -> None:
+        self.manager = manager
+        self._widgets: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._seen: weakref.WeakKeyDictionary[Any, tuple] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.updates = 0  # widget refreshes sent (for tests and benchmarks)
+        manager.start_listeners.append(self._job_started)
+        manager.change_listeners.append(lambda job: self.wake())
+
+    def watch(self, widget: Any) -> None:
+        with self._lock:
+            self._widgets.add(widget)
+            self._seen[widget] = widget.snapshot()
+        self.wake()
+
+    def _job_started(self, job: Job) -> None:
+        for member in [job, *job.child_jobs]:
+            member.add_state_callback(lambda *_: self.wake())
+        self.wake()
+
+    def wake(self) -> None:
+        with self._lock:
+            if not self._widgets:
+                return
+            self._wake.set()
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._main, name="ipyjobs-widgets", daemon=True
+                )
+                self._thread.start()
+
+    def _main(self) -> None:
+        while True:
+            self._wake.wait(self.manager.update_interval)
+            self._wake.clear()
+            busy = self.tick()
+            if not busy and not self._wake.wait(1.0):
+                with self._lock:
+                    if not self._wake.is_set():
+                        self._thread = None
+                        return
+
+    def tick(self) -> bool:
+        """Refresh the widgets whose view changed; True while some job still runs."""
+        with self._lock:
+            widgets = list(self._widgets)
+        busy = False
+        for widget in widgets:
+            snapshot = widget.snapshot()
+            if snapshot != self._seen.get(widget):
+                self._seen[widget] = snapshot
+                widget.refresh()
+                self.updates += 1
+            busy = busy or _running(widget)
+        time.sleep(0)  # let the job threads run between ticks
+        return busy
+
+    def stop(self) -> None:
+        with self._lock:
+            self._widgets = weakref.WeakSet()
+            self._wake.set()
+
+
+def _running(widget: Any) -> bool:
+    if isinstance(widget, JobWidget):
+        return not widget.job.finished and not widget.job.removed
+    return any(not job.finished for job in widget._shown)
+
+
+_hubs: weakref.WeakKeyDictionary[Any, WidgetHub] = weakref.WeakKeyDictionary()
+
+
+def hub(manager: JobManager) -> WidgetHub:
+    if manager not in _hubs:
+        _hubs[manager] = WidgetHub(manager)
+    return _hubs[manager]
+
+
+def in_notebook() -> bool:
+    """True in a kernel whose frontend can show widgets (not terminal IPython)."""
+    from ._extension import current_shell
+
+    shell = current_shell()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
