@@ -23,6 +23,14 @@ def current_shell() -> Any | None:
     return InteractiveShell.instance() if InteractiveShell.initialized() else None
 
 
+def cell_name(filename: str) -> str | None:
+    """ "Cell In[5]" for the file a shell compiled a cell into, else None."""
+    shell = current_shell()
+    format_code_name = getattr(getattr(shell, "compile", None), "format_code_name", None)
+    named = format_code_name(filename) if format_code_name is not None else None
+    return " ".join(named) if named else None
+
+
 def user_namespace() -> dict[str, Any]:
     """Where code strings run: the shell's user namespace, else ``__main__``'s."""
     shell = current_shell()

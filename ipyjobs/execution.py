@@ -111,9 +111,17 @@ def describe_call(function: Callable[..., Any], args: tuple, kwargs: Mapping[str
 
 
 def format_failure(exc: BaseException) -> str:
-    """The traceback as the user should read it: without ipyjobs' own frames."""
+    """The traceback as the user should read it: without ipyjobs' own frames, and with
+    notebook cells named as IPython names them (``Cell In[5]``, not a temporary file)."""
+    from ._extension import cell_name
+
     summary = traceback.TracebackException.from_exception(exc)
     frames = [f for f in summary.stack if not f.filename.startswith(_PACKAGE_DIR)]
+    for frame in frames:
+        name = cell_name(frame.filename)
+        if name is not None:
+            _ = frame.line  # read the source line while the real file name still finds it
+            frame.filename = name
     summary.stack = traceback.StackSummary.from_list(frames)
     return "".join(summary.format())
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import time
 from typing import Any
 
 from jupyter_client.manager import start_new_kernel
@@ -30,10 +31,13 @@ class Kernel:
         reply["msg_id"] = msg_id
         return reply
 
-    def drain(self) -> None:
-        while True:
+    def drain(self, seconds: float = 0.3) -> None:
+        """Keep the iopub messages that arrive within ``seconds`` (live widgets never go
+        quiet while their job runs, so this is bounded by time, not by silence)."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
             try:
-                self.messages.append(self.client.get_iopub_msg(timeout=0.2))
+                self.messages.append(self.client.get_iopub_msg(timeout=left))
             except queue.Empty:
                 return
 
@@ -55,3 +59,30 @@ class Kernel:
     def shutdown(self) -> None:
         self.client.stop_channels()
         self.manager.shutdown_kernel(now=False)
+
+
+def widget_states(kernel: Kernel) -> dict[str, dict[str, Any]]:
+    """Each widget model's latest state, from comm_open and comm_msg updates."""
+    models: dict[str, dict[str, Any]] = {}
+    for message in kernel.messages:
+        content = message["content"]
+        if message["msg_type"] == "comm_open":
+            models[content["comm_id"]] = dict(content["data"].get("state", {}))
+        elif message["msg_type"] == "comm_msg" and content["data"].get("method") == "update":
+            models.setdefault(content["comm_id"], {}).update(content["data"]["state"])
+    return models
+
+
+def click(kernel: Kernel, description: str, index: int = -1) -> None:
+    """Click the button labelled ``description`` (the last one shown, by default), as the
+    frontend does: a custom 'click' message on the button's comm."""
+    buttons = [
+        comm_id
+        for comm_id, state in widget_states(kernel).items()
+        if state.get("_model_name") == "ButtonModel" and state.get("description") == description
+    ]
+    message = kernel.client.session.msg(
+        "comm_msg",
+        {"comm_id": buttons[index], "data": {"method": "custom", "content": {"event": "click"}}},
+    )
+    kernel.client.shell_channel.send(message)
