@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint docs notebooks chromium bench clean
 
 $(VENV)/.installed-demo: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,15 +20,30 @@ $(VENV)/.installed-test: pyproject.toml
 demo: $(VENV)/.installed-demo
 	$(PY) -m ipyjobs.demo
 
+# The browser test drives Debian's chromium; install it (as root) when it is missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "chromium is missing: sudo apt-get install chromium"; exit 1; fi; }
+
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check ipyjobs tests benchmarks
 	$(VENV)/bin/ruff format --check ipyjobs tests benchmarks
 
-test: $(VENV)/.installed-test lint
+docs: $(VENV)/.installed-test
+	$(VENV)/bin/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
+notebooks: $(VENV)/.installed-test
+	$(PY) -m pytest -q --nbval notebooks/
+
+test: $(VENV)/.installed-test chromium lint docs
 	$(PY) -m pytest -s -q
+	$(PY) -m pytest -q --nbval notebooks/
 
 bench: $(VENV)/.installed-test
 	$(PY) benchmarks/run.py
+	$(PY) benchmarks/widgets.py
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) docs/_build test-artifacts

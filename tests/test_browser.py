@@ -1,0 +1,131 @@
+"""What a notebook analyst sees: JupyterLab in headless Chromium (Debian's, driven by
+playwright), a live job widget, and its Stop button."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from tests.conftest import eventually
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+CELLS = [
+    "%load_ext ipyjobs",
+    "%%job -n ticker\nimport time\nfor i in range(10):\n    print(f'tick {i}')\n"
+    "    time.sleep(0.3)",
+    "import time\ntime.sleep(1)\nprint('second cell')",
+    "%job_start -n spinner while True: time.sleep(0.05)",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """JupyterLab on 127.0.0.1 with one notebook; stopped, with its kernels, afterwards."""
+    notebook = new_notebook(cells=[new_code_cell(c) for c in CELLS])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
+                                       "language": "python"}
+    nbformat.write(notebook, tmp_path / "live.ipynb")
+    port = free_port()
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
+               JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
+    command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.token=",
+               "--ServerApp.password=", "--ServerApp.ip=127.0.0.1", f"--port={port}",
+               "--ServerApp.port_retries=0", f"--ServerApp.root_dir={tmp_path}"]
+    if os.geteuid() == 0:
+        command.append("--allow-root")
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+
+    def answering() -> bool:
+        try:
+            return urllib.request.urlopen(f"{base}/api/status", timeout=2).status == 200
+        except OSError:
+            return False
+
+    try:
+        eventually(answering, timeout=60)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def kernel_state(base: str) -> str | None:
+    """The notebook's kernel state as the server sees it (None before it exists)."""
+    found = json.load(urllib.request.urlopen(f"{base}/api/sessions", timeout=5))
+    return found[0]["kernel"]["execution_state"] if found else None
+
+
+def test_live_widget_in_jupyterlab(lab):
+    playwright = pytest.importorskip("playwright.sync_api")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{lab}/lab/tree/live.ipynb")
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+            eventually(lambda: kernel_state(lab) == "idle", timeout=60)
+            no = page.get_by_role("button", name="No")
+            if no.count():
+                no.first.click()  # the "get notified about news?" toast
+            select = page.locator(".jp-Dialog").get_by_role("button", name="Select")
+            if select.count():
+                select.first.click()  # "Select Kernel": keep the one that is running
+            cells = page.locator(".jp-Notebook .jp-Cell")
+            cells.nth(0).locator(".jp-InputPrompt").click()
+            for _ in range(3):  # load, start the ticker, then the second cell
+                page.keyboard.press("Shift+Enter")
+            ticker = cells.nth(1).locator(".jp-OutputArea")
+            ticker.locator(".ipyjobs-live >> text=Running").first.wait_for(timeout=30_000)
+            page.screenshot(path=str(ARTIFACTS / "browser-running.png"))
+            tail = ticker.locator(".ipyjobs-tail")
+            seen: list[int] = []
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                text = tail.inner_text() if tail.count() else ""
+                count = text.count("tick")
+                if not seen or count != seen[-1]:
+                    seen.append(count)
+                if count == 10:
+                    break
+                page.wait_for_timeout(50)
+            assert seen[-1] == 10, seen
+            assert len(seen) >= 5, seen  # the lines arrived one by one, not all at the end
+            ticker.locator(".ipyjobs-live >> text=Completed").first.wait_for(timeout=30_000)
+            second = cells.nth(2).locator(".jp-OutputArea")
+            second.locator("text=second cell").wait_for(timeout=30_000)
+            assert "tick" not in second.inner_text()
+            page.screenshot(path=str(ARTIFACTS / "browser-completed.png"))
+            page.keyboard.press("Shift+Enter")  # the fourth cell: a spinner to stop
+            spinner = cells.nth(3).locator(".jp-OutputArea")
+            spinner.locator(".ipyjobs-live >> text=Running").first.wait_for(timeout=30_000)
+            spinner.get_by_role("button", name="Stop").click()
+            spinner.locator(".ipyjobs-live >> text=Stopped").first.wait_for(timeout=30_000)
+            page.screenshot(path=str(ARTIFACTS / "browser-stopped.png"))
+        finally:
+            browser.close()
