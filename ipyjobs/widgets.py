@@ -81,10 +81,10 @@ class JobWidget(w.VBox):
     def __init__(self, job: Job, manager: JobManager, **kwargs: Any) -> None:
         self.job = job
         self.manager = manager
-        self.status = w.HTML()
+        # The state table and the output tail share one model: one message per refresh.
+        self.view = w.HTML()
         self.progress = w.FloatProgress(min=0, max=100, layout=w.Layout(display="none"))
         self.progress_label = w.Label()
-        self.tail = w.HTML(layout=w.Layout(max_height="16em", overflow="auto"))
         self.stop_button = w.Button(description="Stop", icon="stop")
         self.receive_button = w.Button(description="Receive", icon="download")
         self.remove_button = w.Button(description="Remove", icon="trash")
@@ -95,13 +95,7 @@ class JobWidget(w.VBox):
         self.remove_button.on_click(lambda _: self._act(self._remove))
         buttons = w.HBox([self.stop_button, self.receive_button, self.remove_button, self.message])
         super().__init__(
-            [
-                self.status,
-                w.HBox([self.progress, self.progress_label]),
-                self.tail,
-                buttons,
-                self.received,
-            ],
+            [self.view, w.HBox([self.progress, self.progress_label]), buttons, self.received],
             **kwargs,
         )
         self.add_class("ipyjobs-job")
@@ -164,17 +158,18 @@ class JobWidget(w.VBox):
         progress = next((c.progress for c in members if c.progress is not None), None)
         tail = "".join(c.records.tail for c in members)[-2000:]
         lines = tail.splitlines()[-self.manager.widget_tail_lines :]
+        tail_html = (
+            '<pre class="ipyjobs-tail" style="max-height:16em;overflow:auto">'
+            f"{html.escape(chr(10).join(lines))}</pre>"
+            if lines
+            else ""
+        )
         with self.hold_sync():
-            self.status.value = html_table(columns, rows, "ipyjobs-live")
+            self.view.value = html_table(columns, rows, "ipyjobs-live") + tail_html
             if progress is not None:
                 self.progress.layout.display = None
                 self.progress.value = progress.percent or 0
                 self.progress_label.value = f"{progress.activity} {progress.status}".strip()
-            self.tail.value = (
-                f'<pre class="ipyjobs-tail">{html.escape(chr(10).join(lines))}</pre>'
-                if lines
-                else ""
-            )
             finished = job.finished
             self.stop_button.disabled = finished or job.removed
             self.receive_button.disabled = job.removed
