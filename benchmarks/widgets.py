@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.kernel import Kernel  # noqa: E402
+from tests.kernel import Kernel
 
 FLOOD = """%%job -n flood{n}
 import time
