@@ -33,13 +33,18 @@ def job_row(job: Job) -> tuple[str, ...]:
     )
 
 
-def job_table(jobs: Sequence[Job]) -> str:
-    rows = [COLUMNS, tuple("-" * len(c) for c in COLUMNS)] + [job_row(j) for j in jobs]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+def text_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Left-aligned columns under a dashed rule, as PowerShell formats tables."""
+    table = [tuple(columns), tuple("-" * len(c) for c in columns), *map(tuple, rows)]
+    widths = [max(len(row[i]) for row in table) for i in range(len(columns))]
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in rows
+        for row in table
     )
+
+
+def job_table(jobs: Sequence[Job]) -> str:
+    return text_table(COLUMNS, [job_row(job) for job in jobs])
 
 
 class JobList(list):

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 
 from .errors import JobError
-from .formatting import one_line
+from .formatting import one_line, text_table
 
 if TYPE_CHECKING:
     from .job import Job
@@ -44,15 +44,6 @@ STABLE_COLUMNS = ("Id", "Name", "JobType", "Location", "Command")
 
 def stable_row(job: Job) -> tuple[str, ...]:
     return (str(job.id), job.name, job.job_type, job.location, one_line(job.command))
-
-
-def text_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    table = [tuple(columns), tuple("-" * len(c) for c in columns), *map(tuple, rows)]
-    widths = [max(len(row[i]) for row in table) for i in range(len(columns))]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in table
-    )
 
 
 def html_table(columns: Sequence[str], rows: Sequence[Sequence[str]], cls: str) -> str:

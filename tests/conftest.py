@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -44,6 +45,7 @@ def ip():
     """A real InteractiveShell with ``%load_ext ipyjobs``; unloaded and gone afterwards."""
     from IPython.core.interactiveshell import InteractiveShell
 
+    main = sys.modules["__main__"]  # a shell puts its own module there
     shell = InteractiveShell.instance()
     previous = ipyjobs.set_manager(None)
     run(shell, "%load_ext ipyjobs")
@@ -52,6 +54,7 @@ def ip():
     finally:
         run(shell, "%unload_ext ipyjobs")
         InteractiveShell.clear_instance()
+        sys.modules["__main__"] = main
         ipyjobs.set_manager(previous)
         eventually(lambda: not ipyjobs_threads(), timeout=15)
 

@@ -3,25 +3,26 @@
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 
 import pytest
 
-import __main__
 import ipyjobs
 from ipyjobs import JobState
 
 
 def test_code_string_runs_in_main_namespace_outside_ipython(manager):
-    __main__.base = 20
+    main = sys.modules["__main__"]
+    main.base = 20
     try:
         job = ipyjobs.start_job("made = base + 1\nprint('made it')\nmade * 2")
         job.wait(5)
         assert job.command == "made = base + 1\nprint('made it')\nmade * 2"
         assert job.receive() == [42]
-        assert __main__.made == 21
+        assert main.made == 21
     finally:
-        del __main__.base, __main__.made
+        del main.base, main.made
 
 
 def test_code_string_with_top_level_await(manager):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
@@ -11,12 +13,14 @@ from ipyjobs import Stream
 
 @pytest.fixture
 def shell(manager):
+    main = sys.modules["__main__"]  # a shell puts its own module there
     shell = InteractiveShell.instance()
     try:
         yield shell
     finally:
         manager.shutdown()  # takes the display routing back off the shell
         InteractiveShell.clear_instance()
+        sys.modules["__main__"] = main
 
 
 def test_ipython_syntax_runs_in_the_user_namespace(shell):
