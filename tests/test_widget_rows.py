@@ -1,0 +1,57 @@
+"""Widgets without a kernel: rows per child, stable text, and buttons on removed jobs."""
+
+from __future__ import annotations
+
+import ipyjobs
+from ipyjobs import Job, JobState
+from ipyjobs.widgets import JobWidget, hub
+
+
+def fan_out() -> Job:
+    parent = Job(1, job_type="RemoteJob", command="fit()", location="engine0, engine1")
+    for n in range(2):
+        Job(2 + n, job_type="RemoteJob", command="fit()", location=f"engine{n}", parent=parent)
+    return parent
+
+
+def test_a_fan_out_job_shows_one_row_per_child(manager):
+    parent = fan_out()
+    parent.child_jobs[0].set_state(JobState.RUNNING)
+    parent.child_jobs[1].set_state(JobState.RUNNING)
+    parent.child_jobs[1].set_state(JobState.FAILED, RuntimeError("engine lost"))
+    widget = JobWidget(parent, manager)
+    try:
+        rows = widget.view.value.split("<tr>")[2:]  # after the header row
+        assert [("engine0" in r, "engine1" in r) for r in rows] == [
+            (True, True),
+            (True, False),
+            (False, True),
+        ]
+        assert ">Running<" in rows[0] and ">Running<" in rows[1] and ">Failed<" in rows[2]
+        assert repr(widget).splitlines()[2].split() == [
+            "1",
+            "Job1",
+            "RemoteJob",
+            "engine0,",
+            "engine1",
+            "fit()",
+        ]
+    finally:
+        hub(manager).stop()
+        widget.close()
+
+
+def test_buttons_on_a_removed_job_say_so_and_raise_nothing(manager):
+    job = ipyjobs.start_job(len, "abc")
+    job.wait(5)
+    widget = JobWidget(job, manager)
+    try:
+        ipyjobs.remove_job(job)
+        for button in (widget.receive_button, widget.stop_button, widget.remove_button):
+            button.click()
+            assert "was removed" in widget.message.value
+        widget.refresh()
+        assert ">Removed<" in widget.view.value and widget.remove_button.disabled
+    finally:
+        hub(manager).stop()
+        widget.close()
