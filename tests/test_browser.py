@@ -85,6 +85,17 @@ def lab(tmp_path):
         server.wait(30)
 
 
+def restart_kernel(base: str, page) -> None:
+    """Restart the notebook's kernel as JupyterLab does (a POST with the XSRF cookie)."""
+    (session,) = json.load(urllib.request.urlopen(f"{base}/api/sessions", timeout=5))
+    xsrf = next(c["value"] for c in page.context.cookies() if c["name"] == "_xsrf")
+    response = page.request.post(
+        f"{base}/api/kernels/{session['kernel']['id']}/restart",
+        headers={"X-XSRFToken": xsrf},
+    )
+    assert response.ok, response.status
+
+
 def kernel_state(base: str) -> str | None:
     """The notebook's kernel state as the server sees it (None before it exists)."""
     found = json.load(urllib.request.urlopen(f"{base}/api/sessions", timeout=5))
@@ -150,5 +161,14 @@ def test_live_widget_in_jupyterlab(lab):
             spinner.get_by_role("button", name="Stop").click()
             spinner.locator(".ipyjobs-live >> text=Stopped").first.wait_for(timeout=30_000)
             page.screenshot(path=str(ARTIFACTS / "browser-stopped.png"))
+            # The kernel restarts under the live widgets: nothing may raise into the page.
+            restart_kernel(lab, page)
+            eventually(lambda: kernel_state(lab) == "idle", timeout=60)
+            page.wait_for_timeout(1000)
+            page.screenshot(path=str(ARTIFACTS / "browser-restarted.png"))
+            assert "Stopped" in cells.nth(3).locator(".jp-Cell-outputArea").inner_text()
+            assert not page.locator(
+                ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+            ).count()
         finally:
             browser.close()
