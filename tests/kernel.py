@@ -26,10 +26,11 @@ class Kernel:
                 and message["content"]["execution_state"] == "idle"
                 and message["parent_header"].get("msg_id") == msg_id
             )
-        reply = self.client.get_shell_msg(timeout=timeout)
-        assert reply["parent_header"]["msg_id"] == msg_id
-        reply["msg_id"] = msg_id
-        return reply
+        while True:  # skip stale replies (under load, kernel_info may have been asked twice)
+            reply = self.client.get_shell_msg(timeout=timeout)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                reply["msg_id"] = msg_id
+                return reply
 
     def drain(self, seconds: float = 0.3) -> None:
         """Keep the iopub messages that arrive within ``seconds`` (live widgets never go
