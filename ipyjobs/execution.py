@@ -64,6 +64,8 @@ class CodeWork(Work):
     body: CodeType
     last_expression: CodeType | None
     namespace: Callable[[], dict[str, Any]]
+    python: str = ""  # the code after IPython's transforms (what other processes compile)
+    names: frozenset[str] = frozenset()  # the names the code reads
 
     def run(self, job: Job) -> None:
         namespace = self.namespace()
@@ -72,6 +74,19 @@ class CodeWork(Work):
             value = _evaluate(self.last_expression, namespace)
             if value is not None:
                 job.write_output(value)
+
+
+class Snapshot:
+    """A namespace made of copied values (what ``stmt &`` and process jobs run in): each
+    call gives a fresh dict, so a job cannot change the copy another job reads."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.values = values
+
+    def __call__(self) -> dict[str, Any]:
+        import builtins
+
+        return {"__builtins__": builtins, "__name__": "__main__", **self.values}
 
 
 def _evaluate(code: CodeType, namespace: dict[str, Any]) -> Any:
@@ -98,7 +113,8 @@ def compile_code(
     expression = compile(last, filename, "eval", flags=flags, dont_inherit=True) if last else None
     # Tracebacks of the job then show the lines, as IPython does for cells.
     linecache.cache[filename] = (len(python), None, python.splitlines(True), filename)
-    return CodeWork(body, expression, namespace)
+    names = frozenset(n.id for n in ast.walk(ast.parse(python)) if isinstance(n, ast.Name))
+    return CodeWork(body, expression, namespace, python, names)
 
 
 def describe_call(function: Callable[..., Any], args: tuple, kwargs: Mapping[str, Any]) -> str:

@@ -306,6 +306,9 @@ class JobManager(Configurable):
                 continue
             child.stop_requested = True
             if child.set_state(JobState.STOPPED, only_from=[JobState.NOT_STARTED]):
+                # Never started as far as the job knows, but a process may be starting.
+                if child.runner is not None:
+                    child.runner.stop(child)
                 continue
             if child.set_state(JobState.STOPPING) and child.runner is not None:
                 child.runner.stop(child)

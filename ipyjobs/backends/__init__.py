@@ -25,6 +25,8 @@ class StartRequest:
     engines: Any = None
     cwd: str | None = None
     using: list[str] = field(default_factory=list)
+    #: What a backend's ``check`` prepared for its ``launch`` (a pickled payload...).
+    prepared: dict[str, Any] = field(default_factory=dict)
 
 
 class Backend(Protocol):
@@ -80,4 +82,11 @@ def _thread_backend(manager: JobManager) -> Backend:
     return ThreadBackend(manager)
 
 
+def _process_backend(manager: JobManager) -> Backend:
+    from .process import ProcessBackend
+
+    return ProcessBackend(manager)
+
+
 register_backend("thread", _thread_backend)
+register_backend("process", _process_backend)

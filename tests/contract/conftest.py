@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-BACKENDS = ["thread"]
+BACKENDS = ["thread", "process"]
 
 
 @pytest.fixture(params=BACKENDS)
