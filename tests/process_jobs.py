@@ -1,0 +1,50 @@
+"""Job bodies for process-job tests (importable, so the forkserver's children find them)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+
+def stamp_then_wait(gate: str) -> None:
+    print(f"stamp {time.time()!r}", flush=True)
+    while not os.path.exists(gate):
+        time.sleep(0.01)
+
+
+def pid() -> int:
+    return os.getpid()
+
+
+def cwd() -> str:
+    return os.getcwd()
+
+
+def sleep_long() -> None:
+    time.sleep(3600)
+
+
+def ignore_sigint_forever() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    while True:
+        time.sleep(0.05)
+
+
+def kill_self(signum: int) -> None:
+    os.kill(os.getpid(), signum)
+    time.sleep(10)
+
+
+def unpicklable_output() -> threading.Lock:
+    return threading.Lock()
+
+
+def count_forever(path: str) -> None:
+    n = 0
+    while True:
+        n += 1
+        with open(path, "w") as f:
+            f.write(str(n))
+        time.sleep(0.02)

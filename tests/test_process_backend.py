@@ -1,0 +1,178 @@
+"""What only process jobs do (DESIGN §4): isolation, copies, the stop ladder, suspend,
+crash reasons, and nothing left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import psutil
+import pytest
+
+import ipyjobs
+from ipyjobs import JobState, Stream
+from tests import process_jobs
+from tests.conftest import eventually
+
+
+def start(*args, **kwargs):
+    return ipyjobs.start_job(*args, backend="process", **kwargs)
+
+
+def test_output_streams_live_from_the_child(manager, tmp_path):
+    gate = str(tmp_path / "gate")
+    job = start(process_jobs.stamp_then_wait, gate)
+    eventually(lambda: job.has_more_data)
+    arrived = time.time()
+    (record,) = job.receive(raw=True)
+    sent = float(record.value.split()[1])
+    assert arrived - sent < 0.2, arrived - sent
+    open(gate, "w").close()
+    job.wait(10)
+
+
+def test_the_child_is_another_process_in_the_kernels_cwd(manager, tmp_path, monkeypatch):
+    assert start(process_jobs.pid).result(20) != os.getpid()
+    monkeypatch.chdir(tmp_path)
+    assert start(process_jobs.cwd).result(20) == str(tmp_path)
+    other = tmp_path / "other"
+    other.mkdir()
+    assert start(process_jobs.cwd, cwd=str(other)).result(20) == str(other)
+
+
+def test_names_are_copied_at_start(manager):
+    main = __import__("sys").modules["__main__"]
+    main.offset = 10
+    main.double = lambda x: 2 * x  # a lambda defined "in the notebook"
+    try:
+        job = ipyjobs.start_job("import time\ntime.sleep(0.3)\ndouble(offset)", backend="process")
+        main.offset = 99  # rebinding after start changes nothing for the job
+        assert job.result(20) == 20
+        explicit = ipyjobs.start_job("offset", backend="process", using=["offset"])
+        assert explicit.result(20) == 99
+    finally:
+        del main.offset, main.double
+
+
+def test_an_unpicklable_name_is_left_out_with_one_warning(manager):
+    main = __import__("sys").modules["__main__"]
+    main.lock = threading.Lock()
+    try:
+        with pytest.warns(RuntimeWarning, match="'lock' cannot be copied") as warned:
+            job = ipyjobs.start_job("lock", backend="process")
+        assert len(warned) == 1
+        job.wait(20)
+        assert job.state is JobState.FAILED and isinstance(job.reason, NameError)
+    finally:
+        del main.lock
+
+
+def test_an_unpicklable_output_becomes_an_error_record_naming_the_type(manager):
+    job = start(process_jobs.unpicklable_output)
+    job.wait(20)
+    records = job.receive(raw=True)
+    errors = [r for r in records if r.stream is Stream.ERROR]
+    assert errors and "lock" in errors[0].text.lower() and "cannot be sent back" in errors[0].text
+
+
+@pytest.mark.parametrize("grace", [0.3])
+def test_stop_ladder_reaches_a_job_that_ignores_sigint(manager, grace):
+    manager.stop_grace = grace
+    job = start(process_jobs.ignore_sigint_forever)
+    eventually(lambda: job.state is JobState.RUNNING, 20)
+    started = time.monotonic()
+    ipyjobs.stop_job(job)
+    job.wait_until_finished(10)
+    assert job.state is JobState.STOPPED
+    assert time.monotonic() - started < 3 * grace + 1.5  # INT, then TERM ended it
+
+
+def test_a_sleeping_job_stops_within_grace_plus_a_second(manager):
+    manager.stop_grace = 0.5
+    job = start(process_jobs.sleep_long)
+    eventually(lambda: job.state is JobState.RUNNING, 20)
+    started = time.monotonic()
+    ipyjobs.stop_job(job)
+    assert job.state is JobState.STOPPED
+    assert time.monotonic() - started < 0.5 + 1.0
+
+
+def test_suspend_and_resume(manager, tmp_path):
+    counter = tmp_path / "count"
+    job = start(process_jobs.count_forever, str(counter))
+    eventually(lambda: counter.exists() and counter.read_text())
+    ipyjobs.suspend_job(job)
+    assert job.state is JobState.SUSPENDED
+    assert ipyjobs.wait_job(job, timeout=5) == [job]  # Wait-Job returns on Suspended
+    frozen = counter.read_text()
+    time.sleep(0.3)  # (checking that nothing happens takes time by nature)
+    assert counter.read_text() == frozen
+    ipyjobs.resume_job(job)
+    assert job.state is JobState.RUNNING
+    eventually(lambda: counter.read_text() != frozen)
+    ipyjobs.stop_job(job)
+    assert job.state is JobState.STOPPED
+
+
+@pytest.mark.parametrize(
+    ("body", "args", "reason"),
+    [
+        (process_jobs.kill_self, (signal.SIGKILL,), "killed by signal 9 (SIGKILL)"),
+        (os._exit, (3,), "exited with code 3"),
+    ],
+)
+def test_a_dying_child_fails_the_job_saying_how(manager, body, args, reason):
+    job = start(body, *args)
+    job.wait(20)
+    assert job.state is JobState.FAILED
+    assert reason in str(job.reason)
+
+
+def job_processes() -> list[psutil.Process]:
+    """Processes of jobs: the forkserver's children, so the kernel's grandchildren (its
+    own children are multiprocessing's forkserver and resource tracker, shared by all
+    jobs, which end with the kernel)."""
+    kernel = psutil.Process()
+    return [
+        p
+        for p in kernel.children(recursive=True)
+        if p.ppid() != kernel.pid and p.status() != psutil.STATUS_ZOMBIE
+    ]
+
+
+def test_nothing_is_left_behind_after_remove_and_shutdown(manager):
+    jobs = [start(process_jobs.sleep_long) for _ in range(3)]
+    eventually(lambda: all(j.state is JobState.RUNNING for j in jobs), 20)
+    assert len(job_processes()) == 3
+    ipyjobs.remove_job(jobs[0], force=True)
+    eventually(lambda: len(job_processes()) == 2, 10)
+    manager.shutdown()
+    eventually(lambda: not job_processes(), 10)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: ipyjobs.start_job(print, backend="nope"), "unknown backend"),
+        (lambda: ipyjobs.start_job("x", backend="process", using=["no_such_name"]), "no_such_name"),
+        (
+            lambda: ipyjobs.start_job(
+                lambda: threading.Lock(), threading.Lock(), backend="process"
+            ),
+            "cannot send",
+        ),
+    ],
+)
+def test_bad_input_makes_no_job_and_no_process(manager, call, message):
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    with pytest.raises(ipyjobs.JobArgumentError, match=message):
+        call()
+    assert ipyjobs.get_job() == []
+    after = {
+        p.pid
+        for p in psutil.Process().children(recursive=True)
+        if "forkserver" not in " ".join(p.cmdline())
+    }
+    assert after <= before
