@@ -43,6 +43,7 @@ test: $(VENV)/.installed-test chromium lint docs
 
 bench: $(VENV)/.installed-test
 	$(PY) benchmarks/run.py
+	$(PY) benchmarks/processes.py
 	$(PY) benchmarks/widgets.py
 
 clean:

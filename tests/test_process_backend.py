@@ -176,3 +176,15 @@ def test_bad_input_makes_no_job_and_no_process(manager, call, message):
         if "forkserver" not in " ".join(p.cmdline())
     }
     assert after <= before
+
+
+def test_unloading_the_extension_leaves_no_job_process(ip):
+    from tests.conftest import run
+
+    run(ip, "import time")
+    run(ip, "%job_start -b process time.sleep(3600)")
+    run(ip, "job = %job_start -b process -n quick 6 * 7")
+    eventually(lambda: len(job_processes()) >= 1, 20)
+    assert ip.user_ns["job"].result(20) == 42
+    run(ip, "%unload_ext ipyjobs")
+    eventually(lambda: not job_processes(), 10)
