@@ -15,6 +15,7 @@ gone, even killed with SIGKILL), the child exits at once.
 
 from __future__ import annotations
 
+import linecache
 import os
 import signal
 import sys
@@ -93,6 +94,10 @@ def main(connection: Any, payload: bytes) -> None:
 
     task = cloudpickle.loads(payload)
     task["work"] = cloudpickle.loads(task["work"])  # unpickled here, in the job's process
+    python = getattr(task["work"], "python", "")
+    if python:  # tracebacks then show the job's lines, as in the kernel
+        filename = task["work"].body.co_filename
+        linecache.cache[filename] = (len(python), None, python.splitlines(True), filename)
     job = ChildJob(task["name"], task["location"])
     send_lock = threading.Lock()
 
