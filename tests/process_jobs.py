@@ -48,3 +48,13 @@ def count_forever(path: str) -> None:
         with open(path, "w") as f:
             f.write(str(n))
         time.sleep(0.02)
+
+
+def exhaust_memory() -> None:
+    import resource
+
+    limit = 512 * 1024 * 1024  # this process only: 512 MB of address space
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    hoard = []
+    while True:
+        hoard.append(bytearray(64 * 1024 * 1024))

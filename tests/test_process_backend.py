@@ -188,3 +188,10 @@ def test_unloading_the_extension_leaves_no_job_process(ip):
     assert ip.user_ns["job"].result(20) == 42
     run(ip, "%unload_ext ipyjobs")
     eventually(lambda: not job_processes(), 10)
+
+
+def test_a_job_out_of_memory_fails_with_memory_error(manager):
+    job = start(process_jobs.exhaust_memory)
+    job.wait(30)
+    assert job.state is JobState.FAILED and isinstance(job.reason, MemoryError)
+    assert start(process_jobs.pid).result(20)  # the kernel and its forkserver are fine
