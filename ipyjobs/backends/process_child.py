@@ -125,14 +125,20 @@ def main(connection: Any, payload: bytes) -> None:
         raise JobStopped(f"{job.name} was interrupted")
 
     signal.signal(signal.SIGINT, interrupted)
-    if task["cwd"]:
-        os.chdir(task["cwd"])
-    capture.install()
-    threading.Thread(target=listener, daemon=True).start()
-    threading.Thread(target=flusher, daemon=True).start()
-    send(("running",))
-    with capture.job_context(job):  # type: ignore[arg-type]
-        run_work(job, task["work"], lambda code: code())  # type: ignore[arg-type]
+    try:
+        if task["cwd"]:
+            os.chdir(task["cwd"])
+        capture.install()
+        threading.Thread(target=listener, daemon=True).start()
+        threading.Thread(target=flusher, daemon=True).start()
+        send(("running",))
+        with capture.job_context(job):  # type: ignore[arg-type]
+            run_work(job, task["work"], lambda code: code())  # type: ignore[arg-type]
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the work is over: nothing to stop
+    except JobStopped:
+        # Interrupted outside the work (while starting, or as it ended): the kernel,
+        # which asked for the stop, marks the job Stopped when the pipe closes.
+        os._exit(0)
     sys.stdout.flush()
     items = _drain(job)
     if items:
