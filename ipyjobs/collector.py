@@ -9,6 +9,7 @@ only while some watched job is unfinished, so none is left behind.
 from __future__ import annotations
 
 import threading
+import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -21,7 +22,6 @@ class Collector:
         self._lock = threading.Lock()
         self._jobs: list[Job] = []
         self._thread: threading.Thread | None = None
-        self._wake = threading.Event()
 
     def watch(self, job: Job) -> None:
         with self._lock:
@@ -34,7 +34,7 @@ class Collector:
 
     def _main(self) -> None:
         while True:
-            self._wake.wait(self.interval)
+            time.sleep(self.interval)
             with self._lock:
                 jobs = list(self._jobs)
             for job in jobs:
