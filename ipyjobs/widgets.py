@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import html
 import threading
-import time
 import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -282,11 +281,17 @@ class WidgetHub:
         with self._lock:
             self._widgets.add(widget)
             self._seen[widget] = widget.snapshot()
+        if isinstance(widget, JobWidget):  # it may have started before this hub existed
+            for member in [widget.job, *widget.job.child_jobs]:
+                member.add_state_callback(self._state_changed)
+        self.wake()
+
+    def _state_changed(self, *_: Any) -> None:
         self.wake()
 
     def _job_started(self, job: Job) -> None:
         for member in [job, *job.child_jobs]:
-            member.add_state_callback(lambda *_: self.wake())
+            member.add_state_callback(self._state_changed)
         self.wake()
 
     def wake(self) -> None:
@@ -304,27 +309,31 @@ class WidgetHub:
         while True:
             self._wake.wait(self.manager.update_interval)
             self._wake.clear()
-            busy = self.tick()
-            if not busy and not self._wake.wait(1.0):
-                with self._lock:
-                    if not self._wake.is_set():
-                        self._thread = None
-                        return
+            if self.tick():
+                continue  # something runs, or just changed: look again next interval
+            if self._wake.wait(1.0):
+                continue
+            with self._lock:
+                if not self._wake.is_set():
+                    self._thread = None
+                    return
 
     def tick(self) -> bool:
-        """Refresh the widgets whose view changed; True while some job still runs."""
+        """Refresh the widgets whose view changed. True if one did, or if some shown job
+        still runs: a job may finish between a refresh and this answer, so the thread
+        only stops after a tick that changed nothing."""
         with self._lock:
             widgets = list(self._widgets)
-        busy = False
+        active = False
         for widget in widgets:
             snapshot = widget.snapshot()
             if snapshot != self._seen.get(widget):
                 self._seen[widget] = snapshot
                 widget.refresh()
                 self.updates += 1
-            busy = busy or _running(widget)
-        time.sleep(0)  # let the job threads run between ticks
-        return busy
+                active = True
+            active = active or _running(widget)
+        return active
 
     def stop(self) -> None:
         with self._lock:

@@ -41,7 +41,18 @@ def wait_for_html(kernel: Kernel, text: str, timeout: float = 20) -> None:
         kernel.drain()
         return any(text in value for value in html_values(kernel))
 
-    eventually(shown, timeout)
+    try:
+        eventually(shown, timeout)
+    except AssertionError:  # say what the kernel said, and what the widgets showed last
+        errors = [
+            m["content"]["text"]
+            for m in kernel.messages
+            if m["msg_type"] == "stream" and m["content"]["name"] == "stderr"
+        ]
+        raise AssertionError(
+            f"no {text!r} in the widgets; kernel stderr: {errors}; "
+            f"last views: {html_values(kernel)[-2:]}"
+        ) from None
 
 
 def test_a_started_job_is_a_live_widget_with_stable_text(kernel):
