@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ast
-import builtins
 import subprocess
 import sys
 from typing import Any
@@ -134,21 +132,10 @@ def background(source: str, local_ns: dict[str, Any], statement: bool = False) -
 
     if not source.strip():
         raise UsageError("a trailing & needs a one-line statement before it, e.g. slow() &")
-    shell = current_shell()
     try:
-        python = shell.transform_cell(source) if shell is not None else source
-        names = {node.id for node in ast.walk(ast.parse(python)) if isinstance(node, ast.Name)}
+        job = api.get_manager().start_code(source, snapshot_of=local_ns)
     except SyntaxError as error:
         raise UsageError(f"cannot run in the background: {error.msg}") from None
-    globals_ns = shell.user_ns if shell is not None else {}
-    snapshot: dict[str, Any] = {"__builtins__": builtins, "__name__": "__main__"}
-    for name in names:
-        if name in local_ns:
-            snapshot[name] = local_ns[name]
-        elif name in globals_ns:
-            snapshot[name] = globals_ns[name]
-    try:
-        job = api.get_manager().start_code(source, namespace=snapshot)
     except JobError as error:
         raise UsageError(str(error)) from None
     return None if statement else job

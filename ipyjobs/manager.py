@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +19,7 @@ from .errors import (
     JobNotFoundError,
     JobStateError,
 )
-from .execution import CallWork, compile_code, describe_call
+from .execution import CallWork, Snapshot, compile_code, describe_call
 from .job import Job, check_timeout, wait_jobs, walk
 from .replay import replay
 from .repository import JobRepository, filter_jobs, is_pattern
@@ -118,17 +118,26 @@ class JobManager(Configurable):
         engines: Any = None,
         cwd: str | None = None,
         using: Iterable[str] | None = None,
-        namespace: dict[str, Any] | None = None,
+        snapshot_of: Mapping[str, Any] | None = None,
     ) -> Job:
-        """Start IPython code: in the live user namespace (``__main__``'s outside IPython),
-        or in ``namespace``, a snapshot taken by the caller (what ``stmt &`` does)."""
+        """Start IPython code in the live user namespace (``__main__``'s outside IPython),
+        or, with ``snapshot_of``, in a copy of the names the code reads, taken now from
+        that mapping and then the user namespace (what ``stmt &`` does, as ``$using:``)."""
         if not isinstance(source, str) or not source.strip():
             raise JobArgumentError("there is no code to run")
         self._check_name(name)
         shell = _extension.current_shell()
         transform = shell.transform_cell if shell is not None else None
-        provider = _extension.user_namespace if namespace is None else lambda: namespace
-        work = compile_code(source, provider, transform)
+        work = compile_code(source, _extension.user_namespace, transform)
+        if snapshot_of is not None:
+            live = _extension.user_namespace()
+            work.namespace = Snapshot(
+                {
+                    name: snapshot_of[name] if name in snapshot_of else live[name]
+                    for name in work.names
+                    if name in snapshot_of or name in live
+                }
+            )
         command = source.strip("\n")
         return self._start(
             StartRequest(work, command, name, engines, cwd, list(using or [])), backend
