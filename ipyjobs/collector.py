@@ -44,7 +44,3 @@ class Collector:
                 if not self._jobs:
                     self._thread = None
                     return
-
-    @property
-    def thread(self) -> threading.Thread | None:
-        return self._thread

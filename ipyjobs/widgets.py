@@ -273,7 +273,6 @@ class WidgetHub:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
-        self.updates = 0  # widget refreshes sent (for tests and benchmarks)
         manager.start_listeners.append(self._job_started)
         manager.change_listeners.append(lambda job: self.wake())
 
@@ -330,7 +329,6 @@ class WidgetHub:
             if snapshot != self._seen.get(widget):
                 self._seen[widget] = snapshot
                 widget.refresh()
-                self.updates += 1
                 active = True
             active = active or _running(widget)
         return active

@@ -16,6 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
+from playwright.sync_api import sync_playwright
 
 from tests.conftest import eventually
 
@@ -103,9 +104,8 @@ def kernel_state(base: str) -> str | None:
 
 
 def test_live_widget_in_jupyterlab(lab):
-    playwright = pytest.importorskip("playwright.sync_api")
     ARTIFACTS.mkdir(exist_ok=True)
-    with playwright.sync_playwright() as p:
+    with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
             args=[
