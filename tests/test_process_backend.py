@@ -135,11 +135,14 @@ def job_processes() -> list[psutil.Process]:
     own children are multiprocessing's forkserver and resource tracker, shared by all
     jobs, which end with the kernel)."""
     kernel = psutil.Process()
-    return [
-        p
-        for p in kernel.children(recursive=True)
-        if p.ppid() != kernel.pid and p.status() != psutil.STATUS_ZOMBIE
-    ]
+    found = []
+    for process in kernel.children(recursive=True):
+        try:  # a process may end between the listing and these questions
+            if process.ppid() != kernel.pid and process.status() != psutil.STATUS_ZOMBIE:
+                found.append(process)
+        except psutil.NoSuchProcess:
+            continue
+    return found
 
 
 def test_nothing_is_left_behind_after_remove_and_shutdown(manager):

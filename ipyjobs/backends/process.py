@@ -21,16 +21,16 @@ import os
 import signal
 import threading
 import warnings
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
 from ..errors import JobArgumentError, JobStateError
 from ..execution import CallWork, CodeWork, Snapshot
-from ..records import Record, Stream
+from ..records import Stream
 from ..state import JobState
 from . import process_child
+from .shipping import to_record
 
 if TYPE_CHECKING:
     from ..job import Job
@@ -186,7 +186,7 @@ class ProcessBackend:
                 job.set_state(JobState.RUNNING, only_from=[JobState.NOT_STARTED])
             elif kind == "items":
                 for item in message[1]:
-                    inbox.append(self._item(job, item))
+                    inbox.append(to_record(job, item))
             elif kind == "done":
                 done = message
         handle.process.join(5)
@@ -208,18 +208,6 @@ class ProcessBackend:
         handle.finished.set()
         with self._lock:
             self._children.pop(job.id, None)
-
-    @staticmethod
-    def _item(job: Job, item: Any) -> Any:
-        if isinstance(item, str) or len(item) == 2:
-            return item  # stdout text, or (STDERR, text)
-        stream, pickled, text = item
-        value = cloudpickle.loads(pickled)
-        if stream is Stream.OUTPUT:
-            job.last_output, job.has_output = value, True
-        elif stream is Stream.PROGRESS:
-            job.progress = value
-        return Record(stream, value, job, job.location, datetime.now(), text)
 
     # -- control ----------------------------------------------------------------------------
     def _handle(self, child: Job) -> _Child | None:
