@@ -24,6 +24,7 @@ from .api import (
 )
 from .backends import register_backend
 from .errors import (
+    EnginesUnavailableError,
     InvalidJobTargetError,
     InvalidStateError,
     JobArgumentError,
@@ -40,6 +41,7 @@ from .state import JobState, JobStateInfo
 __version__ = "0.1.0"
 
 __all__ = [
+    "EnginesUnavailableError",
     "InvalidJobTargetError",
     "InvalidStateError",
     "Job",

@@ -116,11 +116,12 @@ class StreamRouter:
 
     @classmethod
     def wrap(cls, stream: Any) -> StreamRouter:
-        own = set(dir(cls)) | {"write", "_stream"}
-        names = {n for n in dir(stream) if not n.startswith("__")} - own
-        key = (cls, type(stream), frozenset(names))
+        # dir() is slow; what it lists follows from the type and the instance's own names.
+        key = (cls, type(stream), frozenset(getattr(stream, "__dict__", ())))
         router_class = _router_classes.get(key)
         if router_class is None:
+            own = set(dir(cls)) | {"write", "_stream"}
+            names = {n for n in dir(stream) if not n.startswith("__")} - own
             forwarding = {name: _forwarded(name) for name in names}
             router_class = type(cls.__name__, (cls,), forwarding)
             _router_classes[key] = router_class

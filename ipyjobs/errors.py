@@ -31,6 +31,10 @@ class InvalidStateError(JobArgumentError):
     """A state name that is not one of ``JobState``'s."""
 
 
+class EnginesUnavailableError(JobError):
+    """Remote jobs were asked for, but there is no ipyparallel, no cluster or no engine."""
+
+
 class JobStateError(JobError):
     """The operation does not fit the job's state (removing a running job, suspending a
     thread job, asking a stopped job for its result)."""

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from traitlets import Any as AnyTrait
 from traitlets import Bool, Float, Integer, Unicode, validate
 from traitlets.config import Configurable
 
@@ -53,6 +54,22 @@ class JobManager(Configurable):
     ).tag(config=True)
     throttle_limit = Integer(
         0, help="Most thread jobs running at once; more wait as NotStarted (0: no limit)."
+    ).tag(config=True)
+
+    engines_client = AnyTrait(
+        None,
+        allow_none=True,
+        help="The ipyparallel Client (or Cluster) remote jobs use; None: connect to "
+        "the cluster of engines_profile and engines_cluster_id.",
+    ).tag(config=True)
+    engines_profile = Unicode(
+        "default", help="IPython profile of the ipyparallel cluster remote jobs connect to."
+    ).tag(config=True)
+    engines_cluster_id = Unicode(
+        "", help="Cluster id of that cluster ('' for the profile's default one)."
+    ).tag(config=True)
+    default_engines = Unicode(
+        "all", help="Engines a remote job runs on when none are named: 'all' or ids like 0,2."
     ).tag(config=True)
 
     @validate("update_interval", "stop_grace")
@@ -144,6 +161,8 @@ class JobManager(Configurable):
         )
 
     def _start(self, request: StartRequest, backend: str | None) -> Job:
+        if backend is None and request.engines is not None:
+            backend = "engines"  # naming engines asks for a remote job
         runner = self.backend(backend or self.default_backend)
         runner.check(request)
         locations = runner.locations(request)

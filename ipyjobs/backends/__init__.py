@@ -88,5 +88,12 @@ def _process_backend(manager: JobManager) -> Backend:
     return ProcessBackend(manager)
 
 
+def _engines_backend(manager: JobManager) -> Backend:
+    from .engines import EnginesBackend
+
+    return EnginesBackend(manager)
+
+
 register_backend("thread", _thread_backend)
 register_backend("process", _process_backend)
+register_backend("engines", _engines_backend)

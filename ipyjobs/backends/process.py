@@ -20,17 +20,15 @@ import multiprocessing
 import os
 import signal
 import threading
-import warnings
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
 from ..errors import JobArgumentError, JobStateError
-from ..execution import CallWork, CodeWork, Snapshot
 from ..records import Stream
 from ..state import JobState
 from . import process_child
-from .shipping import to_record
+from .shipping import pack_work, to_record
 
 if TYPE_CHECKING:
     from ..job import Job
@@ -81,45 +79,7 @@ class ProcessBackend:
             raise JobArgumentError("engines= needs the engines backend")
         if request.cwd is not None and not os.path.isdir(request.cwd):
             raise JobArgumentError(f"cwd {request.cwd!r} is not a directory")
-        work = request.work
-        if isinstance(work, CodeWork):
-            work = CodeWork(
-                work.body,
-                work.last_expression,
-                self._snapshot(work, request),
-                work.python,
-                work.names,
-            )
-        try:
-            request.prepared["payload"] = cloudpickle.dumps(work)
-        except Exception as error:
-            target = work.function if isinstance(work, CallWork) else "the code"
-            raise JobArgumentError(
-                f"a process job cannot send {target!r} to its process: {error}"
-            ) from None
-
-    def _snapshot(self, work: CodeWork, request: StartRequest) -> Snapshot:
-        namespace = work.namespace()
-        wanted = request.using or sorted(work.names)
-        missing = [name for name in request.using if name not in namespace]
-        if missing:
-            raise JobArgumentError(f"--using names what does not exist: {', '.join(missing)}")
-        values: dict[str, Any] = {}
-        for name in wanted:
-            if name not in namespace or name.startswith("__"):
-                continue
-            try:
-                cloudpickle.dumps(namespace[name])
-            except Exception as error:
-                warnings.warn(
-                    f"ipyjobs: {name!r} cannot be copied to the process job and is left "
-                    f"out ({type(error).__name__}: {error})",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-                continue
-            values[name] = namespace[name]
-        return Snapshot(values)
+        request.prepared["payload"] = pack_work(request, "a process job")
 
     def locations(self, request: StartRequest) -> list[str]:
         return ["localhost"]

@@ -16,16 +16,64 @@ inbox takes.
 from __future__ import annotations
 
 import linecache
+import warnings
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
+from ..errors import JobArgumentError
+from ..execution import CallWork, CodeWork, Snapshot
 from ..records import Record, Stream
 
 if TYPE_CHECKING:
     from ..execution import Work
     from ..job import Job
+    from . import StartRequest
+
+
+def pack_work(request: StartRequest, destination: str) -> bytes:
+    """The request's work pickled for another process; code jobs take a copy of the names
+    they read (or the ``using`` names), leaving out with a warning what cannot be copied."""
+    work = request.work
+    if isinstance(work, CodeWork):
+        work = CodeWork(
+            work.body,
+            work.last_expression,
+            _copy_names(work, request.using, destination),
+            work.python,
+            work.names,
+        )
+    try:
+        return cloudpickle.dumps(work)
+    except Exception as error:
+        target = work.function if isinstance(work, CallWork) else "the code"
+        raise JobArgumentError(
+            f"{destination} cannot send {target!r} to where it runs: {error}"
+        ) from None
+
+
+def _copy_names(work: CodeWork, using: list[str], destination: str) -> Snapshot:
+    namespace = work.namespace()
+    missing = [name for name in using if name not in namespace]
+    if missing:
+        raise JobArgumentError(f"--using names what does not exist: {', '.join(missing)}")
+    values: dict[str, Any] = {}
+    for name in using or sorted(work.names):
+        if name not in namespace or name.startswith("__"):
+            continue
+        try:
+            cloudpickle.dumps(namespace[name])
+        except Exception as error:
+            warnings.warn(
+                f"ipyjobs: {name!r} cannot be copied to {destination} and is left "
+                f"out ({type(error).__name__}: {error})",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            continue
+        values[name] = namespace[name]
+    return Snapshot(values)
 
 
 class _StandInRecords:

@@ -1,0 +1,117 @@
+"""Remote jobs against raw ipyparallel, measured in the same run on a local cluster.
+
+(a) dispatch: one child per engine from ``start_job`` to finished, against
+    ``DirectView.apply_async`` + ``get`` of the same function (one round trip each).
+    Target: <= 1.2x.
+(b) batch: ``BATCH`` one-engine jobs started at once and waited for, against ``BATCH``
+    ``apply_async`` calls and their results (the overhead per child, round trips
+    overlapping as they do when a user starts many jobs).
+(c) stream: lines per second from an engine printing as fast as it can, as the kernel
+    receives them, against the same loop's output read from ``AsyncResult.stdout``.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+
+import ipyparallel
+
+import ipyjobs
+
+ROUNDS = 40
+BATCH = 200
+LINES = 100_000
+
+
+def nothing() -> None:
+    return None
+
+
+def print_lines(n: int) -> None:
+    for i in range(n):
+        print("line", i)
+
+
+def raw_round_trip(view) -> float:
+    started = time.perf_counter()
+    view.apply_async(nothing).get(60)
+    return time.perf_counter() - started
+
+
+def job_round_trip() -> float:
+    started = time.perf_counter()
+    job = ipyjobs.start_job(nothing, engines=[0])
+    job.wait_until_finished(60)
+    elapsed = time.perf_counter() - started
+    job.remove()
+    return elapsed
+
+
+def raw_batch(view) -> float:
+    started = time.perf_counter()
+    results = [view.apply_async(nothing) for _ in range(BATCH)]
+    for result in results:
+        result.get(60)
+    return time.perf_counter() - started
+
+
+def job_batch() -> float:
+    started = time.perf_counter()
+    jobs = [ipyjobs.start_job(nothing, engines=[0]) for _ in range(BATCH)]
+    ipyjobs.wait_job(*jobs, timeout=120)
+    elapsed = time.perf_counter() - started
+    ipyjobs.remove_job(*jobs)
+    return elapsed
+
+
+def raw_stream(view) -> float:
+    started = time.perf_counter()
+    result = view.apply_async(print_lines, LINES)
+    result.get(120)
+    result.wait_for_output(60)
+    assert result.stdout.count("\n") == LINES
+    return LINES / (time.perf_counter() - started)
+
+
+def job_stream() -> float:
+    started = time.perf_counter()
+    job = ipyjobs.start_job(print_lines, LINES, engines=[0])
+    job.wait_until_finished(120)
+    text = "".join(r.value for r in job.receive(raw=True) if r.stream is ipyjobs.Stream.STDOUT)
+    assert text.count("\n") == LINES, text.count("\n")
+    return LINES / (time.perf_counter() - started)
+
+
+def main() -> int:
+    cluster = ipyparallel.Cluster(n=2, log_level=40)
+    client = cluster.start_and_connect_sync()
+    try:
+        client.wait_for_engines(2, timeout=60)
+        ipyjobs.set_manager(ipyjobs.JobManager(engines_client=client))
+        view = client[0]
+        raw_round_trip(view), job_round_trip()  # warm both paths up
+        raw = statistics.median(raw_round_trip(view) for _ in range(ROUNDS))
+        ours = statistics.median(job_round_trip() for _ in range(ROUNDS))
+        raw_many = min(raw_batch(view) for _ in range(3))
+        ours_many = min(job_batch() for _ in range(3))
+        raw_lines = raw_stream(view)
+        our_lines = job_stream()
+        ipyjobs.get_manager().shutdown()
+    finally:
+        cluster.stop_cluster_sync()
+    print(f"one child: raw apply_async+get   {raw * 1000:7.2f} ms")
+    print(f"one child: remote job            {ours * 1000:7.2f} ms  ({ours / raw:.2f}x, target <= 1.2)")
+    print(f"{BATCH} children: raw apply_async   {raw_many * 1000 / BATCH:7.2f} ms each")
+    print(
+        f"{BATCH} children: remote jobs       {ours_many * 1000 / BATCH:7.2f} ms each "
+        f"({ours_many / raw_many:.2f}x)"
+    )
+    print(f"stream: raw AsyncResult.stdout   {raw_lines / 1e6:7.3f} M lines/s")
+    print(f"stream: remote job, received     {our_lines / 1e6:7.3f} M lines/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""What runs on an ipyparallel engine for one remote child job.
+
+ipyparallel calls ``run`` in the engine's main thread, as it does any ``apply``. The work
+runs under ipyjobs' own capture with a stand-in job (``shipping``), so the engine's
+stdout, stderr, warnings, displays and outputs become records in order. A flusher thread
+publishes them every ``FLUSH_INTERVAL`` seconds as ipyparallel *data messages* on the
+engine's IOPub channel, each under the next key ``ipyjobs:<n>``, so the kernel reads them
+while the work runs and in order; ``run``'s return value says how the work ended.
+
+Code jobs run in the engine's namespace after the names they read were pushed there (as
+``%px`` code runs, so what the code assigns stays on the engine for later jobs). The
+kernel stops a running task with SIGINT, which here raises ``JobStopped``; the engine's
+own handler is back in place, and its streams and working directory as they were, when
+``run`` returns.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import cloudpickle
+
+from ..execution import CodeWork, Snapshot, Work
+from .shipping import StandInJob, drain, pickled_reason, show_source_in_tracebacks
+
+KEY = "ipyjobs:"
+FLUSH_INTERVAL = 0.05
+
+
+class _OnTheEngine(Work):
+    """Unpacks the work where it runs, so a failure to unpickle it (a module missing on
+    the engine) or to enter its directory fails the job with a traceback like any other."""
+
+    def __init__(self, packed: bytes, cwd: str | None, kernel_cwd: str) -> None:
+        self.packed = packed
+        self.cwd = cwd
+        self.kernel_cwd = kernel_cwd
+
+    def run(self, job: Any) -> None:
+        if self.cwd is not None:
+            os.chdir(self.cwd)
+        elif os.path.isdir(self.kernel_cwd):  # the kernel's folder, when this host has it
+            os.chdir(self.kernel_cwd)
+        work = cloudpickle.loads(self.packed)
+        show_source_in_tracebacks(work)
+        if isinstance(work, CodeWork) and isinstance(work.namespace, Snapshot):
+            namespace = _engine_namespace()
+            namespace.update(work.namespace.values)  # ipyparallel's push
+            work.namespace = lambda: namespace
+        work.run(job)
+
+
+def _engine_namespace() -> dict[str, Any]:
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is not None:
+        return shell.user_ns
+    import __main__
+
+    return __main__.__dict__
+
+
+def _interrupted(signum: int, frame: Any) -> None:
+    from ..errors import JobStopped
+
+    raise JobStopped("stopped by the kernel")
+
+
+class _Flusher:
+    """The engine's one flusher thread, started by the first remote job run here and
+    asleep whenever none runs (a thread per job cost a millisecond per job in GIL
+    hand-offs). Each flush drains and publishes under one lock, which keeps items in
+    order with the job's final flush from the engine's main thread."""
+
+    def __init__(self) -> None:
+        self.sending = threading.Lock()
+        self._changed = threading.Condition()
+        self._current: tuple[StandInJob, Callable[..., None]] | None = None
+        thread = threading.Thread(target=self._main, name="ipyjobs-engine-flusher", daemon=True)
+        thread.start()
+
+    def follow(self, job: StandInJob | None, send: Callable[..., None] | None = None) -> None:
+        with self._changed:
+            self._current = (job, send) if job is not None and send is not None else None
+            self._changed.notify()
+
+    def flush(self, job: StandInJob, send: Callable[..., None]) -> None:
+        with self.sending:
+            items = drain(job)
+            if items:
+                send("items", items)
+
+    def _main(self) -> None:
+        while True:
+            with self._changed:
+                while self._current is None:
+                    self._changed.wait()
+            time.sleep(FLUSH_INTERVAL)
+            current = self._current
+            if current is not None:
+                self.flush(*current)
+
+
+_flusher: _Flusher | None = None
+
+
+def _the_flusher() -> _Flusher:
+    global _flusher
+    if _flusher is None:
+        _flusher = _Flusher()
+    return _flusher
+
+
+def run(payload: bytes) -> tuple[str, bytes | None]:
+    """Run one child job's work here; returns its final state and pickled reason."""
+    from ipyparallel.datapub import publish_data
+    from IPython import get_ipython
+
+    from .. import capture
+    from ..errors import JobStopped
+    from ..execution import run_work
+    from ..state import JobState
+
+    task = cloudpickle.loads(payload)
+    job = StandInJob(task["name"], task["location"])
+    keys = itertools.count()
+
+    def send(kind: str, value: Any) -> None:
+        publish_data({f"{KEY}{next(keys)}": (kind, value)})
+
+    shell = get_ipython()
+    flusher = _the_flusher()
+    engine_handler = signal.signal(signal.SIGINT, _interrupted)
+    engine_cwd = os.getcwd()
+    capture.acquire(shell.display_pub if shell is not None else None)
+    try:
+        send("running", None)
+        flusher.follow(job, send)
+        work = _OnTheEngine(task["work"], task["cwd"], task["kernel_cwd"])
+        try:
+            with capture.job_context(job):  # type: ignore[arg-type]
+                run_work(job, work, lambda code: code())  # type: ignore[arg-type]
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # over: a late stop is moot
+        except JobStopped:  # the stop landed just as the work ended
+            job.outcome = (JobState.STOPPED, None)
+    finally:
+        signal.signal(signal.SIGINT, engine_handler)
+        flusher.follow(None)
+        capture.release()
+        os.chdir(engine_cwd)
+    flusher.flush(job, send)
+    assert job.outcome is not None
+    state, reason = job.outcome
+    return state.value, pickled_reason(reason)

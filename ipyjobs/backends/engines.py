@@ -1,0 +1,357 @@
+"""Remote jobs (``RemoteJob``) on ipyparallel engines: one child job per engine, as
+``Invoke-Command -ComputerName a,b -AsJob`` makes one child per computer.
+
+ipyjobs does not reach other machines itself: ipyparallel's launchers do (local, SSH, MPI,
+Slurm and other batch systems), and a job's code does not change with them. Each child is
+one ``apply`` on its engine's DirectView running ``engine_task.run``; its records arrive
+as data messages while it runs (see ``engine_task``), and one monitor thread, alive only
+while some task is outstanding, moves them into the child's records.
+
+Stopping aborts a task still queued on its engine and interrupts a running one with
+SIGINT, repeated every ``stop_grace`` seconds until it ends (an engine is the user's, so
+it is never killed). An engine that dies or leaves the cluster fails its child with
+``EngineLost``; the other children go on.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import cloudpickle
+
+from ..errors import EnginesUnavailableError, JobArgumentError, JobStateError
+from ..records import Stream
+from ..state import JobState
+from . import engine_task
+from .shipping import pack_work, to_record
+
+if TYPE_CHECKING:
+    from ..job import Job
+    from ..manager import JobManager
+    from . import StartRequest
+
+#: Seconds between two turns of the monitor (a finishing task wakes it at once).
+POLL_INTERVAL = 0.02
+#: Seconds to wait for a cluster's controller to answer.
+CONNECT_TIMEOUT = 5.0
+#: Seconds to wait for the engines to say which host they run on.
+HOST_TIMEOUT = 2.0
+START_CLUSTER_HINT = "start one with `ipcluster start -n 4` (or ipyparallel.Cluster)"
+
+
+class EngineLost(RuntimeError):
+    """A remote job's engine died or left the cluster while the job was on it."""
+
+
+def import_ipyparallel() -> Any:
+    try:
+        import ipyparallel
+    except ImportError:
+        raise EnginesUnavailableError(
+            "remote jobs need ipyparallel: pip install 'ipyjobs[engines]'"
+        ) from None
+    return ipyparallel
+
+
+def parse_engines(spec: Any, available: list[int]) -> list[int]:
+    """``"all"``, an id, ``"0,2"`` or a list of ids, checked against ``available``."""
+    if isinstance(spec, str):
+        text = spec.strip()
+        if text.lower() == "all":
+            return list(available)
+        words = [word.strip() for word in text.split(",")]
+        if not all(word.isdigit() for word in words):
+            raise JobArgumentError(f"engines are 'all' or ids like 0,2, not {spec!r}")
+        ids = [int(word) for word in words]
+    elif isinstance(spec, int) and not isinstance(spec, bool):
+        ids = [spec]
+    elif isinstance(spec, list | tuple | range | set | frozenset) and all(
+        isinstance(i, int) and not isinstance(i, bool) for i in spec
+    ):
+        ids = sorted(spec) if isinstance(spec, set | frozenset) else list(spec)
+    else:
+        raise JobArgumentError(f"engines are 'all' or ids like 0,2, not {spec!r}")
+    if not ids:
+        raise JobArgumentError("engines names no engine")
+    unknown = [i for i in ids if i not in available]
+    if unknown:
+        have = ", ".join(map(str, available))
+        raise JobArgumentError(
+            f"no engine {', '.join(map(str, unknown))}: the cluster's engines are {have}"
+        )
+    if len(set(ids)) != len(ids):
+        raise JobArgumentError(f"engines names an engine twice: {spec!r}")
+    return ids
+
+
+@dataclass
+class _Task:
+    """One child job's apply on its engine, as the monitor follows it."""
+
+    job: Job
+    engine: int
+    result: Any  # ipyparallel AsyncResult
+    metadata: dict[str, Any]  # the client's metadata of the task: its data messages land here
+    next_key: int = 0
+    running: bool = False
+    interrupted_at: float | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class EnginesBackend:
+    """``backend="engines"`` (implied by ``engines=``)."""
+
+    name = "engines"
+    job_type = "RemoteJob"
+
+    def __init__(self, manager: JobManager) -> None:
+        self.manager = manager
+        self._client: Any = None
+        self._client_is_ours = False
+        self._hosts: dict[tuple[int, Any], str] = {}
+        self._views: dict[tuple[int, int], Any] = {}
+        self._tasks: dict[int, _Task] = {}
+        self._lock = threading.Lock()
+        self._monitor: threading.Thread | None = None
+        self._wake = threading.Event()  # a task finished: the monitor need not sleep on
+
+    # -- connecting -----------------------------------------------------------------------
+    def client(self) -> Any:
+        """The ipyparallel Client: ``JobManager.engines_client`` if set, else one connected
+        to the cluster of ``engines_profile`` / ``engines_cluster_id``."""
+        given = self.manager.engines_client
+        if given is not None:
+            if hasattr(given, "connect_client_sync"):  # an ipyparallel.Cluster
+                given = self._cluster_client(given)
+            return given
+        if self._client is None:
+            ipyparallel = import_ipyparallel()
+            profile = self.manager.engines_profile
+            cluster_id = self.manager.engines_cluster_id
+            where = f"profile {profile!r}" + (f", cluster id {cluster_id!r}" if cluster_id else "")
+            try:
+                self._client = ipyparallel.Client(
+                    profile=profile, cluster_id=cluster_id, timeout=CONNECT_TIMEOUT
+                )
+            except (OSError, TimeoutError) as error:
+                raise EnginesUnavailableError(
+                    f"no ipyparallel cluster is running ({where}): {START_CLUSTER_HINT}, "
+                    f"or set JobManager.engines_client ({type(error).__name__})"
+                ) from None
+            self._client_is_ours = True
+        return self._client
+
+    def _cluster_client(self, cluster: Any) -> Any:
+        if self._client is None or self._client_is_ours or self._client.cluster is not cluster:
+            self._close_own_client()
+            self._client = cluster.connect_client_sync()
+            self._client_is_ours = True
+        return self._client
+
+    def _close_own_client(self) -> None:
+        if self._client is not None and self._client_is_ours:
+            self._client.close()
+        self._client, self._client_is_ours = None, False
+        self._views.clear()
+
+    # -- starting -------------------------------------------------------------------------
+    def check(self, request: StartRequest) -> None:
+        client = self.client()
+        available = sorted(client.ids)
+        if not available:
+            raise EnginesUnavailableError(
+                "the cluster has no engines yet: start some with `ipcluster engines -n 4`"
+                " (or Cluster.start_engines), or wait for them to register"
+            )
+        spec = request.engines if request.engines is not None else self.manager.default_engines
+        engines = parse_engines(spec, available)
+        hosts = self._engine_hosts(client, engines)
+        request.prepared["engines"] = {
+            _location(engine, hosts.get(engine)): engine for engine in engines
+        }
+        request.prepared["payload"] = pack_work(request, "a remote job")
+
+    def locations(self, request: StartRequest) -> list[str]:
+        return list(request.prepared["engines"])
+
+    def _engine_hosts(self, client: Any, engines: list[int]) -> dict[int, str]:
+        """Each engine's host name, asked once per engine over its control channel (a
+        ``usage_request``, which a busy engine answers too); an engine that does not
+        answer in time is named without its host."""
+        keys = {engine: (engine, client._engines.get(engine)) for engine in engines}
+        unknown = [engine for engine in engines if keys[engine] not in self._hosts]
+        if unknown:
+            try:
+                replies = client._send_control_request(
+                    targets=unknown, msg_type="usage_request", content={}, block=False
+                ).result(timeout=HOST_TIMEOUT)
+            except Exception:
+                replies = []
+            for engine, reply in zip(unknown, replies, strict=False):
+                host = reply.get("content", {}).get("hostname")
+                if host:
+                    self._hosts[keys[engine]] = host
+        return {
+            engine: self._hosts[keys[engine]] for engine in engines if keys[engine] in self._hosts
+        }
+
+    def launch(self, child: Job, request: StartRequest) -> None:
+        engine = request.prepared["engines"][child.location]
+        task = {
+            "name": child.name,
+            "location": child.location,
+            "cwd": request.cwd,
+            "kernel_cwd": os.getcwd(),
+            "work": request.prepared["payload"],
+        }
+        client = self.client()
+        result = self._view(client, engine).apply_async(engine_task.run, cloudpickle.dumps(task))
+        child.runner = self
+        result.add_done_callback(lambda _: self._wake.set())
+        with self._lock:
+            self._tasks[child.id] = _Task(child, engine, result, client.metadata[result.msg_ids[0]])
+            if self._monitor is None:
+                self._monitor = threading.Thread(
+                    target=self._follow, name="ipyjobs-engines", daemon=True
+                )
+                self._monitor.start()
+
+    def _view(self, client: Any, engine: int) -> Any:
+        key = (id(client), engine)
+        view = self._views.get(key)
+        if view is None or view.client is not client:
+            view = self._views[key] = client[engine]
+        return view
+
+    # -- following the tasks ----------------------------------------------------------------
+    def _follow(self) -> None:
+        while True:
+            with self._lock:
+                tasks = list(self._tasks.values())
+                if not tasks:
+                    self._monitor = None
+                    return
+            for task in tasks:
+                self._take_data(task)
+                if task.result.ready():
+                    self._finish(task)
+                elif task.job.stop_requested and task.running:
+                    self._interrupt(task)
+            self._wake.wait(POLL_INTERVAL)
+            self._wake.clear()
+
+    def _take_data(self, task: _Task) -> None:
+        """Move the task's data messages that arrived, in order, into its job."""
+        data = task.metadata["data"]
+        job = task.job
+        while True:
+            entry = data.pop(f"{engine_task.KEY}{task.next_key}", None)
+            if entry is None:
+                return
+            task.next_key += 1
+            kind, value = entry
+            if kind == "running":
+                task.running = True
+                job.set_state(JobState.RUNNING, only_from=[JobState.NOT_STARTED])
+            else:
+                job.records.pending.extend(to_record(job, item) for item in value)
+
+    def _finish(self, task: _Task) -> None:
+        job = task.job
+        ipyparallel = import_ipyparallel()
+        reason: BaseException | None = None
+        try:
+            state_name, pickled = task.result.get(0)
+        except ipyparallel.error.TaskAborted:
+            state = JobState.STOPPED
+        except ipyparallel.RemoteError as error:
+            state, reason = self._remote_failure(task, error)
+        else:
+            task.result.wait_for_output(CONNECT_TIMEOUT)  # the last data messages
+            self._take_data(task)
+            state = JobState(state_name)
+            reason = cloudpickle.loads(pickled) if pickled is not None else None
+        job.records.collect()
+        job.set_state(state, reason)
+        with self._lock:
+            self._tasks.pop(job.id, None)
+        self._forget(task)
+        task.done.set()
+
+    def _remote_failure(self, task: _Task, error: Any) -> tuple[JobState, BaseException | None]:
+        """The task failed outside the work: the engine was lost or interrupted between
+        tasks, or ipyjobs could not run there."""
+        job = task.job
+        if error.ename == "KeyboardInterrupt" and job.stop_requested:
+            return JobState.STOPPED, None
+        if error.ename == "EngineError":
+            reason: BaseException = EngineLost(
+                f"{job.name}'s engine {task.engine} ({job.location}) was lost: {error.evalue}"
+            )
+            text = f"{reason}\n"
+        else:
+            reason = error
+            text = "\n".join(error.traceback) if error.traceback else f"{error}"
+            text = text.rstrip("\n") + "\n"
+        job.records.add(Stream.ERROR, reason, text)
+        return JobState.FAILED, reason
+
+    def _forget(self, task: _Task) -> None:
+        """Drop the client's copy of the finished task (it keeps every result otherwise)."""
+        client = task.result._client
+        for msg_id in task.result.msg_ids:
+            client.results.pop(msg_id, None)
+            client.metadata.pop(msg_id, None)
+            if msg_id in client.history:
+                client.history.remove(msg_id)
+
+    # -- control ----------------------------------------------------------------------------
+    def _task(self, child: Job) -> _Task | None:
+        with self._lock:
+            return self._tasks.get(child.id)
+
+    def stop(self, child: Job) -> None:
+        """Abort the task if it is still queued; the monitor interrupts it once it runs."""
+        task = self._task(child)
+        if task is not None and not task.running:
+            task.result._client.abort(jobs=task.result.msg_ids, targets=[task.engine], block=False)
+
+    def _interrupt(self, task: _Task) -> None:
+        now = time.monotonic()
+        if task.interrupted_at is None or now - task.interrupted_at >= self.manager.stop_grace:
+            task.interrupted_at = now
+            task.result._client.send_signal(signal.SIGINT, targets=[task.engine], block=False)
+
+    def suspend(self, child: Job) -> None:
+        raise JobStateError(f"{child.name} is a remote job: an engine's task cannot be suspended")
+
+    def resume(self, child: Job) -> None:
+        raise JobStateError(f"{child.name} is a remote job: it is never suspended")
+
+    def shutdown(self) -> None:
+        """Give up on tasks that did not end (their engines stay the user's), then close
+        the client ipyjobs connected itself."""
+        with self._lock:
+            tasks = list(self._tasks.values())
+        for task in tasks:
+            task.done.wait(1.0)
+        with self._lock:
+            left = list(self._tasks.values())
+            self._tasks.clear()
+        for task in left:
+            task.job.set_state(
+                JobState.STOPPED, only_from=[JobState.NOT_STARTED, JobState.STOPPING]
+            ) or task.job.set_state(JobState.FAILED, EngineLost("the engine did not answer"))
+        monitor = self._monitor
+        if monitor is not None:
+            monitor.join(5)
+        self._close_own_client()
+
+
+def _location(engine: int, host: str | None) -> str:
+    return f"engine{engine}@{host}" if host else f"engine{engine}"
