@@ -39,7 +39,9 @@ def _start_options(func: Callable[..., Any]) -> Callable[..., Any]:
         [
             argument("-n", "--name", help="The job's name (default Job<id>)."),
             argument("-b", "--backend", help="thread (default), process or engines."),
-            argument("-e", "--engines", help="Engines for remote jobs: 'all' or ids like 0,2."),
+            argument(
+                "-e", "--engines", help="Engines of a remote job: all, any (least busy), 0,2."
+            ),
             argument("--cwd", help="Working directory of a process or engine job."),
             argument("--using", help="Names to copy into a process or engine job: a,b."),
         ]

@@ -69,7 +69,9 @@ class JobManager(Configurable):
         "", help="Cluster id of that cluster ('' for the profile's default one)."
     ).tag(config=True)
     default_engines = Unicode(
-        "all", help="Engines a remote job runs on when none are named: 'all' or ids like 0,2."
+        "all",
+        help="Engines a remote job runs on when none are named: 'all', 'any' (one, "
+        "the least busy) or ids like 0,2.",
     ).tag(config=True)
 
     @validate("update_interval", "stop_grace")
@@ -333,7 +335,10 @@ class JobManager(Configurable):
             if child.child_jobs:
                 continue
             child.stop_requested = True
-            if child.set_state(JobState.STOPPED, only_from=[JobState.NOT_STARTED]):
+            # A backend that cannot tell queued from just started (an engine) confirms
+            # the stop itself; for the others a NotStarted child is Stopped at once.
+            confirms = getattr(child.runner, "confirms_stops", False)
+            if not confirms and child.set_state(JobState.STOPPED, only_from=[JobState.NOT_STARTED]):
                 # Never started as far as the job knows, but a process may be starting.
                 if child.runner is not None:
                     child.runner.stop(child)

@@ -66,3 +66,21 @@ def run(shell, cell: str):
     if error is not None:
         raise error
     return result.result
+
+
+@pytest.fixture(scope="session")
+def engines_cluster():
+    """A real local ipyparallel cluster with two engines for the whole session, found by
+    its cluster id (as ``JobManager.engines_cluster_id`` finds it); stopped at the end."""
+    import os
+
+    import ipyparallel
+
+    cluster = ipyparallel.Cluster(n=2, cluster_id=f"ipyjobs-tests-{os.getpid()}", log_level=40)
+    client = cluster.start_and_connect_sync()
+    try:
+        client.wait_for_engines(2, timeout=60)
+        yield cluster, client
+    finally:
+        client.close()
+        cluster.stop_cluster_sync()

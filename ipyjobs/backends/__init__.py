@@ -34,6 +34,9 @@ class Backend(Protocol):
 
     name: str
     job_type: str
+    #: True if a NotStarted child may already be running where it was sent, so a stop
+    #: goes through Stopping and the backend says when it is Stopped (optional).
+    confirms_stops: bool
 
     def check(self, request: StartRequest) -> None:
         """Raise a ``JobError`` for a request this backend cannot run (no job exists yet)."""

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 #: Seconds between two turns of the monitor (a finishing task wakes it at once).
 POLL_INTERVAL = 0.02
+#: Seconds after which a stopped task that never said it runs is taken to be queued.
+QUEUED_GRACE = 0.2
 #: Seconds to wait for a cluster's controller to answer.
 CONNECT_TIMEOUT = 5.0
 #: Seconds to wait for the engines to say which host they run on.
@@ -59,14 +61,15 @@ def import_ipyparallel() -> Any:
 
 
 def parse_engines(spec: Any, available: list[int]) -> list[int]:
-    """``"all"``, an id, ``"0,2"`` or a list of ids, checked against ``available``."""
+    """``"all"``, an id, ``"0,2"`` or a list of ids, checked against ``available``
+    (``"any"``, one engine chosen by load, is the backend's to resolve)."""
     if isinstance(spec, str):
         text = spec.strip()
         if text.lower() == "all":
             return list(available)
         words = [word.strip() for word in text.split(",")]
         if not all(word.isdigit() for word in words):
-            raise JobArgumentError(f"engines are 'all' or ids like 0,2, not {spec!r}")
+            raise JobArgumentError(f"engines are 'all', 'any' or ids like 0,2, not {spec!r}")
         ids = [int(word) for word in words]
     elif isinstance(spec, int) and not isinstance(spec, bool):
         ids = [spec]
@@ -75,7 +78,7 @@ def parse_engines(spec: Any, available: list[int]) -> list[int]:
     ):
         ids = sorted(spec) if isinstance(spec, set | frozenset) else list(spec)
     else:
-        raise JobArgumentError(f"engines are 'all' or ids like 0,2, not {spec!r}")
+        raise JobArgumentError(f"engines are 'all', 'any' or ids like 0,2, not {spec!r}")
     if not ids:
         raise JobArgumentError("engines names no engine")
     unknown = [i for i in ids if i not in available]
@@ -100,6 +103,7 @@ class _Task:
     next_key: int = 0
     running: bool = False
     interrupted_at: float | None = None
+    stop_asked_at: float | None = None
     done: threading.Event = field(default_factory=threading.Event)
 
 
@@ -108,6 +112,7 @@ class EnginesBackend:
 
     name = "engines"
     job_type = "RemoteJob"
+    confirms_stops = True  # a task the kernel thinks queued may have just started
 
     def __init__(self, manager: JobManager) -> None:
         self.manager = manager
@@ -169,12 +174,25 @@ class EnginesBackend:
                 " (or Cluster.start_engines), or wait for them to register"
             )
         spec = request.engines if request.engines is not None else self.manager.default_engines
-        engines = parse_engines(spec, available)
+        if isinstance(spec, str) and spec.strip().lower() == "any":
+            engines = [self._least_busy(available)]
+        else:
+            engines = parse_engines(spec, available)
         hosts = self._engine_hosts(client, engines)
         request.prepared["engines"] = {
             _location(engine, hosts.get(engine)): engine for engine in engines
         }
         request.prepared["payload"] = pack_work(request, "a remote job")
+
+    def _least_busy(self, available: list[int]) -> int:
+        """The engine with the fewest of this kernel's tasks on it (the lowest id of
+        those): ``engines="any"`` spreads single jobs over the cluster."""
+        with self._lock:
+            load = {engine: 0 for engine in available}
+            for task in self._tasks.values():
+                if task.engine in load:
+                    load[task.engine] += 1
+        return min(available, key=lambda engine: (load[engine], engine))
 
     def locations(self, request: StartRequest) -> list[str]:
         return list(request.prepared["engines"])
@@ -240,8 +258,8 @@ class EnginesBackend:
                 self._take_data(task)
                 if task.result.ready():
                     self._finish(task)
-                elif task.job.stop_requested and task.running:
-                    self._interrupt(task)
+                elif task.job.stop_requested:
+                    self._stop_more(task)
             self._wake.wait(POLL_INTERVAL)
             self._wake.clear()
 
@@ -316,14 +334,22 @@ class EnginesBackend:
             return self._tasks.get(child.id)
 
     def stop(self, child: Job) -> None:
-        """Abort the task if it is still queued; the monitor interrupts it once it runs."""
+        """Abort the task in case it is still queued; the monitor interrupts it if it
+        runs, or calls it Stopped once it has not started for ``QUEUED_GRACE`` seconds."""
         task = self._task(child)
         if task is not None and not task.running:
+            task.stop_asked_at = time.monotonic()
             task.result._client.abort(jobs=task.result.msg_ids, targets=[task.engine], block=False)
 
-    def _interrupt(self, task: _Task) -> None:
+    def _stop_more(self, task: _Task) -> None:
         now = time.monotonic()
-        if task.interrupted_at is None or now - task.interrupted_at >= self.manager.stop_grace:
+        if not task.running:
+            # Its "running" message would be here by now: it waits behind other work on
+            # its engine, which will drop it (aborted) when it comes to it.
+            asked = task.stop_asked_at
+            if asked is not None and now - asked >= QUEUED_GRACE:
+                task.job.set_state(JobState.STOPPED)
+        elif task.interrupted_at is None or now - task.interrupted_at >= self.manager.stop_grace:
             task.interrupted_at = now
             task.result._client.send_signal(signal.SIGINT, targets=[task.engine], block=False)
 

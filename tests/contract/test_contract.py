@@ -12,9 +12,10 @@ from ipyjobs import JobState, Stream
 from tests.conftest import eventually
 
 from . import jobs
+from .conftest import JOB_TYPES
 
 
-def test_start_returns_at_once_with_a_parent_and_one_child(backend, manager):
+def test_start_returns_at_once_with_a_parent_and_one_child(backend, manager, location):
     started = time.perf_counter()
     job = ipyjobs.start_job(jobs.sleeper, 2)
     elapsed = time.perf_counter() - started
@@ -22,8 +23,8 @@ def test_start_returns_at_once_with_a_parent_and_one_child(backend, manager):
     assert job.state in (JobState.NOT_STARTED, JobState.RUNNING)
     assert len(job.child_jobs) == 1
     child = job.child_jobs[0]
-    assert child.parent is job and child.location == "localhost"
-    assert job.location == "localhost"
+    assert child.parent is job and child.location == location
+    assert job.location == location
     ipyjobs.stop_job(job)
 
 
@@ -36,7 +37,7 @@ def test_ids_names_and_identity(backend, manager):
     assert second.child_jobs[0].name == "Job4"
     ids = {first.instance_id, second.instance_id, first.child_jobs[0].instance_id}
     assert len(ids) == 3 and all(isinstance(i, uuid.UUID) for i in ids)
-    expected_type = {"thread": "ThreadJob", "process": "ProcessJob"}[backend]
+    expected_type = JOB_TYPES[backend]
     assert first.job_type == first.child_jobs[0].job_type == expected_type
     assert first.command == "add(1, 2)"
     ipyjobs.wait_job(first, second)
@@ -77,7 +78,7 @@ def test_failure_has_reason_and_traceback(backend, manager):
         job.result(1)
 
 
-def test_records_keep_their_order_across_streams(backend, manager):
+def test_records_keep_their_order_across_streams(backend, manager, location):
     job = ipyjobs.start_job(jobs.every_stream)
     job.wait(10)
     records = ipyjobs.receive_job(job, raw=True)
@@ -97,7 +98,7 @@ def test_records_keep_their_order_across_streams(backend, manager):
     assert values[3] == "value 1"
     assert values[4].percent == 50 and values[4].status == "half"
     assert values[5] == "out 2\n" and isinstance(values[6], ValueError)
-    assert all(r.job is job.child_jobs[0] and r.location == "localhost" for r in records)
+    assert all(r.job is job.child_jobs[0] and r.location == location for r in records)
     times = [r.time for r in records]
     assert times == sorted(times)
 
@@ -185,12 +186,12 @@ def test_receive_option_errors(backend, manager):
     assert ipyjobs.receive_job(job) == [2]  # nothing was consumed by the refusals
 
 
-def test_parent_receive_no_recurse_and_location(backend, manager):
+def test_parent_receive_no_recurse_and_location(backend, manager, location):
     job = ipyjobs.start_job(jobs.add, 1, 1)
     job.wait(10)
     assert ipyjobs.receive_job(job, no_recurse=True) == []
     assert job.has_more_data
-    assert ipyjobs.receive_job(job, location="localhost", keep=True) == [2]
+    assert ipyjobs.receive_job(job, location=location, keep=True) == [2]
     assert job.child_jobs[0].receive() == [2]
     assert not job.has_more_data
 
