@@ -15,6 +15,7 @@ it is never killed). An engine that dies or leaves the cluster fails its child w
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -116,8 +117,9 @@ class EnginesBackend:
 
     def __init__(self, manager: JobManager) -> None:
         self.manager = manager
-        self._client: Any = None
-        self._client_is_ours = False
+        self._client: Any = None  # a client ipyjobs connected itself, and from what
+        self._client_source: Any = None
+        self._retired: list[Any] = []
         self._hosts: dict[tuple[int, Any], str] = {}
         self._views: dict[tuple[int, int], Any] = {}
         self._tasks: dict[int, _Task] = {}
@@ -127,41 +129,41 @@ class EnginesBackend:
 
     # -- connecting -----------------------------------------------------------------------
     def client(self) -> Any:
-        """The ipyparallel Client: ``JobManager.engines_client`` if set, else one connected
-        to the cluster of ``engines_profile`` / ``engines_cluster_id``."""
+        """The ipyparallel Client: ``JobManager.engines_client`` if it is one; else one
+        ipyjobs connects itself, to that Cluster or to the cluster of ``engines_profile``
+        and ``engines_cluster_id`` (again if they change)."""
         given = self.manager.engines_client
-        if given is not None:
-            if hasattr(given, "connect_client_sync"):  # an ipyparallel.Cluster
-                given = self._cluster_client(given)
+        if given is not None and not hasattr(given, "connect_client_sync"):
             return given
-        if self._client is None:
-            ipyparallel = import_ipyparallel()
-            profile = self.manager.engines_profile
-            cluster_id = self.manager.engines_cluster_id
-            where = f"profile {profile!r}" + (f", cluster id {cluster_id!r}" if cluster_id else "")
-            try:
-                self._client = ipyparallel.Client(
-                    profile=profile, cluster_id=cluster_id, timeout=CONNECT_TIMEOUT
-                )
-            except (OSError, TimeoutError) as error:
-                raise EnginesUnavailableError(
-                    f"no ipyparallel cluster is running ({where}): {START_CLUSTER_HINT}, "
-                    f"or set JobManager.engines_client ({type(error).__name__})"
-                ) from None
-            self._client_is_ours = True
+        source = given or ("profile", self.manager.engines_profile, self.manager.engines_cluster_id)
+        if self._client is None or self._client_source != source:
+            if self._client is not None:
+                self._retired.append(self._client)  # its tasks may still be running
+            self._client = self._connect(source)
+            self._client_source = source
         return self._client
 
-    def _cluster_client(self, cluster: Any) -> Any:
-        if self._client is None or self._client_is_ours or self._client.cluster is not cluster:
-            self._close_own_client()
-            self._client = cluster.connect_client_sync()
-            self._client_is_ours = True
-        return self._client
+    def _connect(self, source: Any) -> Any:
+        if not isinstance(source, tuple):
+            return source.connect_client_sync()  # an ipyparallel.Cluster
+        ipyparallel = import_ipyparallel()
+        _, profile, cluster_id = source
+        where = f"profile {profile!r}" + (f", cluster id {cluster_id!r}" if cluster_id else "")
+        try:
+            return ipyparallel.Client(
+                profile=profile, cluster_id=cluster_id, timeout=CONNECT_TIMEOUT
+            )
+        except (OSError, TimeoutError) as error:
+            raise EnginesUnavailableError(
+                f"no ipyparallel cluster is running ({where}): {START_CLUSTER_HINT}, "
+                f"or set JobManager.engines_client ({type(error).__name__})"
+            ) from None
 
-    def _close_own_client(self) -> None:
-        if self._client is not None and self._client_is_ours:
-            self._client.close()
-        self._client, self._client_is_ours = None, False
+    def _close_own_clients(self) -> None:
+        for client in [*self._retired, self._client]:
+            if client is not None:
+                client.close()
+        self._client, self._client_source, self._retired = None, None, []
         self._views.clear()
 
     # -- starting -------------------------------------------------------------------------
@@ -339,7 +341,10 @@ class EnginesBackend:
         task = self._task(child)
         if task is not None and not task.running:
             task.stop_asked_at = time.monotonic()
-            task.result._client.abort(jobs=task.result.msg_ids, targets=[task.engine], block=False)
+            with contextlib.suppress(OSError):  # the client was closed: nothing to abort
+                task.result._client.abort(
+                    jobs=task.result.msg_ids, targets=[task.engine], block=False
+                )
 
     def _stop_more(self, task: _Task) -> None:
         now = time.monotonic()
@@ -351,7 +356,8 @@ class EnginesBackend:
                 task.job.set_state(JobState.STOPPED)
         elif task.interrupted_at is None or now - task.interrupted_at >= self.manager.stop_grace:
             task.interrupted_at = now
-            task.result._client.send_signal(signal.SIGINT, targets=[task.engine], block=False)
+            with contextlib.suppress(OSError):
+                task.result._client.send_signal(signal.SIGINT, targets=[task.engine], block=False)
 
     def suspend(self, child: Job) -> None:
         raise JobStateError(f"{child.name} is a remote job: an engine's task cannot be suspended")
@@ -376,7 +382,7 @@ class EnginesBackend:
         monitor = self._monitor
         if monitor is not None:
             monitor.join(5)
-        self._close_own_client()
+        self._close_own_clients()
 
 
 def _location(engine: int, host: str | None) -> str:
