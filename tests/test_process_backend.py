@@ -131,15 +131,15 @@ def test_a_dying_child_fails_the_job_saying_how(manager, body, args, reason):
 
 
 def job_processes() -> list[psutil.Process]:
-    """Processes of jobs: the forkserver's children, so the kernel's grandchildren (its
-    own children are multiprocessing's forkserver and resource tracker, shared by all
-    jobs, which end with the kernel)."""
-    kernel = psutil.Process()
+    """Processes of jobs: the children of multiprocessing's forkserver (the kernel's own
+    children are that server and the resource tracker, shared by all jobs, which end with
+    the kernel; an ipyparallel cluster of other tests has processes of its own)."""
     found = []
-    for process in kernel.children(recursive=True):
+    for server in psutil.Process().children():
         try:  # a process may end between the listing and these questions
-            if process.ppid() != kernel.pid and process.status() != psutil.STATUS_ZOMBIE:
-                found.append(process)
+            if "forkserver" not in " ".join(server.cmdline()):
+                continue
+            found += [p for p in server.children() if p.status() != psutil.STATUS_ZOMBIE]
         except psutil.NoSuchProcess:
             continue
     return found
