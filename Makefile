@@ -35,16 +35,17 @@ docs: $(VENV)/.installed-test
 	$(VENV)/bin/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 
 notebooks: $(VENV)/.installed-test
-	$(PY) -m pytest -q --nbval notebooks/
+	$(PY) -m pytest -q --nbval --nbval-sanitize-with notebooks/nbval-sanitize.cfg notebooks/
 
 test: $(VENV)/.installed-test chromium lint docs
 	$(PY) -m pytest -s -q
-	$(PY) -m pytest -q --nbval notebooks/
+	$(PY) -m pytest -q --nbval --nbval-sanitize-with notebooks/nbval-sanitize.cfg notebooks/
 
 bench: $(VENV)/.installed-test
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/processes.py
 	$(PY) benchmarks/widgets.py
+	$(PY) benchmarks/engines.py
 
 clean:
 	rm -rf $(VENV) docs/_build test-artifacts

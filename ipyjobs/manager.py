@@ -56,12 +56,14 @@ class JobManager(Configurable):
         0, help="Most thread jobs running at once; more wait as NotStarted (0: no limit)."
     ).tag(config=True)
 
+    #: Not configurable: traitlets deep-copies config values, and a Client must not be
+    #: copied. Set it on the manager: ``ipyjobs.get_manager().engines_client = client``.
     engines_client = AnyTrait(
         None,
         allow_none=True,
         help="The ipyparallel Client (or Cluster) remote jobs use; None: connect to "
         "the cluster of engines_profile and engines_cluster_id.",
-    ).tag(config=True)
+    )
     engines_profile = Unicode(
         "default", help="IPython profile of the ipyparallel cluster remote jobs connect to."
     ).tag(config=True)
