@@ -118,7 +118,7 @@ def _the_flusher() -> _Flusher:
     return _flusher
 
 
-def run(payload: bytes) -> tuple[str, bytes | None]:
+def run(task: dict[str, Any]) -> tuple[str, bytes | None]:
     """Run one child job's work here; returns its final state and pickled reason."""
     from ipyparallel.datapub import publish_data
     from IPython import get_ipython
@@ -128,7 +128,6 @@ def run(payload: bytes) -> tuple[str, bytes | None]:
     from ..execution import run_work
     from ..state import JobState
 
-    task = cloudpickle.loads(payload)
     job = StandInJob(task["name"], task["location"])
     keys = itertools.count()
 

@@ -230,7 +230,7 @@ class EnginesBackend:
             "work": request.prepared["payload"],
         }
         client = self.client()
-        result = self._view(client, engine).apply_async(engine_task.run, cloudpickle.dumps(task))
+        result = self._view(client, engine).apply_async(engine_task.run, task)
         child.runner = self
         result.add_done_callback(lambda _: self._wake.set())
         with self._lock:

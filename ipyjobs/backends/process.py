@@ -65,6 +65,9 @@ class ProcessBackend:
 
     name = "process"
     job_type = "ProcessJob"
+    #: A child is NotStarted until its "running" message is read, which can be after its
+    #: work began: a stop goes through Stopping, and the reader says when it is Stopped.
+    confirms_stops = True
 
     def __init__(self, manager: JobManager) -> None:
         self.manager = manager
@@ -87,7 +90,8 @@ class ProcessBackend:
     def launch(self, child: Job, request: StartRequest) -> None:
         """Start the child from a thread of its own: the first start also starts the
         forkserver, and ``start_job`` must return at once. Until the child reports that
-        it runs, the job is NotStarted (and a stop then needs no signal)."""
+        it runs, the job is NotStarted (and a stop before its process starts needs no
+        signal)."""
         task = {
             "name": child.name,
             "location": child.location,
@@ -112,7 +116,8 @@ class ProcessBackend:
         )
         handle = _Child(job, process, kernel_end)
         with self._lock:
-            if job.finished:  # stopped before it could start
+            if job.stop_requested:  # stopped before its process was started
+                job.set_state(JobState.STOPPED)
                 return
             self._children[job.id] = handle
         try:
