@@ -5,7 +5,8 @@ runs under ipyjobs' own capture with a stand-in job (``shipping``), so the engin
 stdout, stderr, warnings, displays and outputs become records in order. A flusher thread
 publishes them every ``FLUSH_INTERVAL`` seconds as ipyparallel *data messages* on the
 engine's IOPub channel, each under the next key ``ipyjobs:<n>``, so the kernel reads them
-while the work runs and in order; ``run``'s return value says how the work ended.
+while the work runs and in order; ``run``'s return value says how the work ended and
+carries the last items (one message fewer, and no wait for IOPub when all arrived).
 
 Code jobs run in the engine's namespace after the names they read were pushed there (as
 ``%px`` code runs, so what the code assigns stays on the engine for later jobs). The
@@ -22,7 +23,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import cloudpickle
 
@@ -118,8 +119,17 @@ def _the_flusher() -> _Flusher:
     return _flusher
 
 
-def run(task: dict[str, Any]) -> tuple[str, bytes | None]:
-    """Run one child job's work here; returns its final state and pickled reason."""
+class Outcome(NamedTuple):
+    """What ``run`` returns: how the work ended, and the items it made last."""
+
+    state: str
+    reason: bytes | None  # the pickled exception that failed it
+    last_items: list[Any]  # after every data message, which the kernel reads first
+    data_messages: int  # how many were sent: the kernel waits for any still on the way
+
+
+def run(task: dict[str, Any]) -> Outcome:
+    """Run one child job's work here."""
     from ipyparallel.datapub import publish_data
     from IPython import get_ipython
 
@@ -154,7 +164,8 @@ def run(task: dict[str, Any]) -> tuple[str, bytes | None]:
         flusher.follow(None)
         capture.release()
         os.chdir(engine_cwd)
-    flusher.flush(job, send)
+    with flusher.sending:  # after any flush in progress: the last items, and a count
+        last_items, sent = drain(job), next(keys)
     assert job.outcome is not None
     state, reason = job.outcome
-    return state.value, pickled_reason(reason)
+    return Outcome(state.value, pickled_reason(reason), last_items, sent)

@@ -15,6 +15,7 @@ it is never killed). An engine that dies or leaves the cluster fails its child w
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import signal
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
 
 #: Seconds between two turns of the monitor (a finishing task wakes it at once).
 POLL_INTERVAL = 0.02
+#: Seconds the monitor thread waits for a next task before it ends.
+MONITOR_LINGER = 1.0
 #: Seconds after which a stopped task that never said it runs is taken to be queued.
 QUEUED_GRACE = 0.2
 #: Seconds to wait for a cluster's controller to answer.
@@ -126,6 +129,8 @@ class EnginesBackend:
         self._lock = threading.Lock()
         self._monitor: threading.Thread | None = None
         self._wake = threading.Event()  # a task finished: the monitor need not sleep on
+        self._finished: collections.deque[_Task] = collections.deque()
+        self._closing = False
 
     # -- connecting -----------------------------------------------------------------------
     def client(self) -> Any:
@@ -222,7 +227,7 @@ class EnginesBackend:
 
     def launch(self, child: Job, request: StartRequest) -> None:
         engine = request.prepared["engines"][child.location]
-        task = {
+        order = {
             "name": child.name,
             "location": child.location,
             "cwd": request.cwd,
@@ -230,16 +235,17 @@ class EnginesBackend:
             "work": request.prepared["payload"],
         }
         client = self.client()
-        result = self._view(client, engine).apply_async(engine_task.run, task)
+        result = self._view(client, engine).apply_async(engine_task.run, order)
         child.runner = self
-        result.add_done_callback(lambda _: self._wake.set())
+        task = _Task(child, engine, result, client.metadata[result.msg_ids[0]])
         with self._lock:
-            self._tasks[child.id] = _Task(child, engine, result, client.metadata[result.msg_ids[0]])
+            self._tasks[child.id] = task
             if self._monitor is None:
                 self._monitor = threading.Thread(
                     target=self._follow, name="ipyjobs-engines", daemon=True
                 )
                 self._monitor.start()
+        result.add_done_callback(lambda _: self._result_arrived(task))
 
     def _view(self, client: Any, engine: int) -> Any:
         key = (id(client), engine)
@@ -250,20 +256,39 @@ class EnginesBackend:
 
     # -- following the tasks ----------------------------------------------------------------
     def _follow(self) -> None:
+        """Finish each task as its result arrives (its callback wakes this thread), and
+        every ``POLL_INTERVAL`` take the data of all of them and push pending stops."""
+        next_poll = 0.0
+        idle_since: float | None = None
         while True:
             with self._lock:
-                tasks = list(self._tasks.values())
-                if not tasks:
-                    self._monitor = None
-                    return
-            for task in tasks:
+                if self._tasks:
+                    idle_since = None
+                else:  # linger a moment: the next job need not start a thread
+                    idle_since = idle_since or time.monotonic()
+                    if self._closing or time.monotonic() - idle_since >= MONITOR_LINGER:
+                        self._monitor = None
+                        return
+            while self._finished:
+                task = self._finished.popleft()
                 self._take_data(task)
-                if task.result.ready():
-                    self._finish(task)
-                elif task.job.stop_requested:
-                    self._stop_more(task)
-            self._wake.wait(POLL_INTERVAL)
+                self._finish(task)
+            now = time.monotonic()
+            if now >= next_poll:
+                next_poll = now + POLL_INTERVAL
+                with self._lock:
+                    tasks = list(self._tasks.values())
+                for task in tasks:
+                    self._take_data(task)
+                    if task.job.stop_requested and not task.done.is_set():
+                        self._stop_more(task)
+            self._wake.wait(max(0.0, next_poll - time.monotonic()))
             self._wake.clear()
+
+    def _result_arrived(self, task: _Task) -> None:
+        """Called in ipyparallel's IO thread: hand the task to the monitor at once."""
+        self._finished.append(task)
+        self._wake.set()
 
     def _take_data(self, task: _Task) -> None:
         """Move the task's data messages that arrived, in order, into its job."""
@@ -286,16 +311,19 @@ class EnginesBackend:
         ipyparallel = import_ipyparallel()
         reason: BaseException | None = None
         try:
-            state_name, pickled = task.result.get(0)
+            outcome = engine_task.Outcome(*task.result.get(0))
         except ipyparallel.error.TaskAborted:
             state = JobState.STOPPED
         except ipyparallel.RemoteError as error:
             state, reason = self._remote_failure(task, error)
         else:
-            task.result.wait_for_output(CONNECT_TIMEOUT)  # the last data messages
             self._take_data(task)
-            state = JobState(state_name)
-            reason = cloudpickle.loads(pickled) if pickled is not None else None
+            if task.next_key < outcome.data_messages:  # some are still on their way
+                task.result.wait_for_output(CONNECT_TIMEOUT)
+                self._take_data(task)
+            job.records.pending.extend(to_record(job, item) for item in outcome.last_items)
+            state = JobState(outcome.state)
+            reason = cloudpickle.loads(outcome.reason) if outcome.reason is not None else None
         job.records.collect()
         job.set_state(state, reason)
         with self._lock:
@@ -381,6 +409,8 @@ class EnginesBackend:
             ) or task.job.set_state(JobState.FAILED, EngineLost("the engine did not answer"))
         monitor = self._monitor
         if monitor is not None:
+            self._closing = True
+            self._wake.set()
             monitor.join(5)
         self._close_own_clients()
 
