@@ -3,6 +3,8 @@
 (a) dispatch: the call that sends one child to engine 0 (``start_job`` returning), against
     the ``DirectView.apply_async`` call, median of ``ROUNDS`` (each then waited for).
     Target: <= 1.2x.
+    Also against ``apply_async`` with ipyparallel's ``use_cloudpickle()``, the serializer
+    ipyjobs uses for the work.
 (b) round trip: one child from ``start_job`` to finished, against
     ``DirectView.apply_async`` + ``get`` of the same function (one round trip each).
 (c) batch: ``BATCH`` one-engine jobs started at once and waited for, against ``BATCH``
@@ -119,6 +121,9 @@ def main() -> int:
         ours_many = min(job_batch() for _ in range(3))
         raw_lines = raw_stream(view)
         our_lines = job_stream()
+        # ipyjobs always pickles the work with cloudpickle; raw ipyparallel can too:
+        client[:].use_cloudpickle()
+        raw_send_cloudpickle = statistics.median(raw_dispatch(view) for _ in range(ROUNDS))
         ipyjobs.get_manager().shutdown()
     finally:
         cluster.stop_cluster_sync()
@@ -127,6 +132,11 @@ def main() -> int:
     print(
         f"dispatch: start_job              {our_send * 1000:7.2f} ms  ({send_ratio:.2f}x, "
         "target <= 1.2)"
+    )
+    cloudpickle_ratio = our_send / raw_send_cloudpickle
+    print(
+        f"dispatch: raw, with cloudpickle  {raw_send_cloudpickle * 1000:7.2f} ms  "
+        f"(start_job: {cloudpickle_ratio:.2f}x)"
     )
     print(f"one child: raw apply_async+get   {raw * 1000:7.2f} ms")
     ratio = ours / raw

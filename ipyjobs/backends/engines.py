@@ -131,6 +131,7 @@ class EnginesBackend:
         self._wake = threading.Event()  # a task finished: the monitor need not sleep on
         self._finished: collections.deque[_Task] = collections.deque()
         self._closing = False
+        self._pickled_task: Any = None
 
     # -- connecting -----------------------------------------------------------------------
     def client(self) -> Any:
@@ -235,7 +236,7 @@ class EnginesBackend:
             "work": request.prepared["payload"],
         }
         client = self.client()
-        result = self._view(client, engine).apply_async(engine_task.run, order)
+        result = self._view(client, engine).apply_async(self._engine_task(), order)
         child.runner = self
         task = _Task(child, engine, result, client.metadata[result.msg_ids[0]])
         with self._lock:
@@ -246,6 +247,15 @@ class EnginesBackend:
                 )
                 self._monitor.start()
         result.add_done_callback(lambda _: self._result_arrived(task))
+
+    def _engine_task(self) -> Any:
+        """``engine_task.run``, pickled once: ipyparallel would otherwise serialize the
+        function's code again for every child (about 0.2 ms of a 1.1 ms apply)."""
+        if self._pickled_task is None:
+            from ipyparallel.serialize import PrePickled
+
+            self._pickled_task = PrePickled(engine_task.run)
+        return self._pickled_task
 
     def _view(self, client: Any, engine: int) -> Any:
         key = (id(client), engine)
