@@ -208,8 +208,11 @@ class EnginesBackend:
     def _engine_hosts(self, client: Any, engines: list[int]) -> dict[int, str]:
         """Each engine's host name, asked once per engine over its control channel (a
         ``usage_request``, which a busy engine answers too); an engine that does not
-        answer in time is named without its host."""
-        keys = {engine: (engine, client._engines.get(engine)) for engine in engines}
+        answer in time is named without its host. Both calls are ipyparallel's private
+        ones (``send_signal`` and ``abort`` use the same), so any failure here only
+        leaves the host out."""
+        uuids = getattr(client, "_engines", {})
+        keys = {engine: (engine, uuids.get(engine)) for engine in engines}
         unknown = [engine for engine in engines if keys[engine] not in self._hosts]
         if unknown:
             try:
