@@ -26,10 +26,11 @@ from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
-from ..errors import EnginesUnavailableError, JobArgumentError, JobStateError
+from ..errors import EnginesUnavailableError, JobStateError
 from ..records import Stream
 from ..state import JobState
 from . import engine_task
+from .engine_cluster import ClusterConnection, import_ipyparallel, location, parse_engines
 from .shipping import pack_work, to_record
 
 if TYPE_CHECKING:
@@ -41,59 +42,14 @@ if TYPE_CHECKING:
 POLL_INTERVAL = 0.02
 #: Seconds the monitor thread waits for a next task before it ends.
 MONITOR_LINGER = 1.0
+#: Seconds to wait for a finished task's last data messages.
+OUTPUT_TIMEOUT = 5.0
 #: Seconds after which a stopped task that never said it runs is taken to be queued.
 QUEUED_GRACE = 0.2
-#: Seconds to wait for a cluster's controller to answer.
-CONNECT_TIMEOUT = 5.0
-#: Seconds to wait for the engines to say which host they run on.
-HOST_TIMEOUT = 2.0
-START_CLUSTER_HINT = "start one with `ipcluster start -n 4` (or ipyparallel.Cluster)"
 
 
 class EngineLost(RuntimeError):
     """A remote job's engine died or left the cluster while the job was on it."""
-
-
-def import_ipyparallel() -> Any:
-    try:
-        import ipyparallel
-    except ImportError:
-        raise EnginesUnavailableError(
-            "remote jobs need ipyparallel: pip install 'ipyjobs[engines]'"
-        ) from None
-    return ipyparallel
-
-
-def parse_engines(spec: Any, available: list[int]) -> list[int]:
-    """``"all"``, an id, ``"0,2"`` or a list of ids, checked against ``available``
-    (``"any"``, one engine chosen by load, is the backend's to resolve)."""
-    if isinstance(spec, str):
-        text = spec.strip()
-        if text.lower() == "all":
-            return list(available)
-        words = [word.strip() for word in text.split(",")]
-        if not all(word.isdigit() for word in words):
-            raise JobArgumentError(f"engines are 'all', 'any' or ids like 0,2, not {spec!r}")
-        ids = [int(word) for word in words]
-    elif isinstance(spec, int) and not isinstance(spec, bool):
-        ids = [spec]
-    elif isinstance(spec, list | tuple | range | set | frozenset) and all(
-        isinstance(i, int) and not isinstance(i, bool) for i in spec
-    ):
-        ids = sorted(spec) if isinstance(spec, set | frozenset) else list(spec)
-    else:
-        raise JobArgumentError(f"engines are 'all', 'any' or ids like 0,2, not {spec!r}")
-    if not ids:
-        raise JobArgumentError("engines names no engine")
-    unknown = [i for i in ids if i not in available]
-    if unknown:
-        have = ", ".join(map(str, available))
-        raise JobArgumentError(
-            f"no engine {', '.join(map(str, unknown))}: the cluster's engines are {have}"
-        )
-    if len(set(ids)) != len(ids):
-        raise JobArgumentError(f"engines names an engine twice: {spec!r}")
-    return ids
 
 
 @dataclass
@@ -120,11 +76,7 @@ class EnginesBackend:
 
     def __init__(self, manager: JobManager) -> None:
         self.manager = manager
-        self._client: Any = None  # a client ipyjobs connected itself, and from what
-        self._client_source: Any = None
-        self._retired: list[Any] = []
-        self._hosts: dict[tuple[int, Any], str] = {}
-        self._views: dict[tuple[int, int], Any] = {}
+        self.cluster = ClusterConnection(manager)
         self._tasks: dict[int, _Task] = {}
         self._lock = threading.Lock()
         self._monitor: threading.Thread | None = None
@@ -133,48 +85,9 @@ class EnginesBackend:
         self._closing = False
         self._pickled_task: Any = None
 
-    # -- connecting -----------------------------------------------------------------------
-    def client(self) -> Any:
-        """The ipyparallel Client: ``JobManager.engines_client`` if it is one; else one
-        ipyjobs connects itself, to that Cluster or to the cluster of ``engines_profile``
-        and ``engines_cluster_id`` (again if they change)."""
-        given = self.manager.engines_client
-        if given is not None and not hasattr(given, "connect_client_sync"):
-            return given
-        source = given or ("profile", self.manager.engines_profile, self.manager.engines_cluster_id)
-        if self._client is None or self._client_source != source:
-            if self._client is not None:
-                self._retired.append(self._client)  # its tasks may still be running
-            self._client = self._connect(source)
-            self._client_source = source
-        return self._client
-
-    def _connect(self, source: Any) -> Any:
-        if not isinstance(source, tuple):
-            return source.connect_client_sync()  # an ipyparallel.Cluster
-        ipyparallel = import_ipyparallel()
-        _, profile, cluster_id = source
-        where = f"profile {profile!r}" + (f", cluster id {cluster_id!r}" if cluster_id else "")
-        try:
-            return ipyparallel.Client(
-                profile=profile, cluster_id=cluster_id, timeout=CONNECT_TIMEOUT
-            )
-        except (OSError, TimeoutError) as error:
-            raise EnginesUnavailableError(
-                f"no ipyparallel cluster is running ({where}): {START_CLUSTER_HINT}, "
-                f"or set JobManager.engines_client ({type(error).__name__})"
-            ) from None
-
-    def _close_own_clients(self) -> None:
-        for client in [*self._retired, self._client]:
-            if client is not None:
-                client.close()
-        self._client, self._client_source, self._retired = None, None, []
-        self._views.clear()
-
     # -- starting -------------------------------------------------------------------------
     def check(self, request: StartRequest) -> None:
-        client = self.client()
+        client = self.cluster.client()
         available = sorted(client.ids)
         if not available:
             raise EnginesUnavailableError(
@@ -186,9 +99,9 @@ class EnginesBackend:
             engines = [self._least_busy(available)]
         else:
             engines = parse_engines(spec, available)
-        hosts = self._engine_hosts(client, engines)
+        hosts = self.cluster.engine_hosts(client, engines)
         request.prepared["engines"] = {
-            _location(engine, hosts.get(engine)): engine for engine in engines
+            location(engine, hosts.get(engine)): engine for engine in engines
         }
         request.prepared["payload"] = pack_work(request, "a remote job")
 
@@ -205,30 +118,6 @@ class EnginesBackend:
     def locations(self, request: StartRequest) -> list[str]:
         return list(request.prepared["engines"])
 
-    def _engine_hosts(self, client: Any, engines: list[int]) -> dict[int, str]:
-        """Each engine's host name, asked once per engine over its control channel (a
-        ``usage_request``, which a busy engine answers too); an engine that does not
-        answer in time is named without its host. Both calls are ipyparallel's private
-        ones (``send_signal`` and ``abort`` use the same), so any failure here only
-        leaves the host out."""
-        uuids = getattr(client, "_engines", {})
-        keys = {engine: (engine, uuids.get(engine)) for engine in engines}
-        unknown = [engine for engine in engines if keys[engine] not in self._hosts]
-        if unknown:
-            try:
-                replies = client._send_control_request(
-                    targets=unknown, msg_type="usage_request", content={}, block=False
-                ).result(timeout=HOST_TIMEOUT)
-            except Exception:
-                replies = []
-            for engine, reply in zip(unknown, replies, strict=False):
-                host = reply.get("content", {}).get("hostname")
-                if host:
-                    self._hosts[keys[engine]] = host
-        return {
-            engine: self._hosts[keys[engine]] for engine in engines if keys[engine] in self._hosts
-        }
-
     def launch(self, child: Job, request: StartRequest) -> None:
         engine = request.prepared["engines"][child.location]
         order = {
@@ -238,8 +127,8 @@ class EnginesBackend:
             "kernel_cwd": os.getcwd(),
             "work": request.prepared["payload"],
         }
-        client = self.client()
-        result = self._view(client, engine).apply_async(self._engine_task(), order)
+        client = self.cluster.client()
+        result = self.cluster.view(client, engine).apply_async(self._engine_task(), order)
         child.runner = self
         task = _Task(child, engine, result, client.metadata[result.msg_ids[0]])
         with self._lock:
@@ -259,13 +148,6 @@ class EnginesBackend:
 
             self._pickled_task = PrePickled(engine_task.run)
         return self._pickled_task
-
-    def _view(self, client: Any, engine: int) -> Any:
-        key = (id(client), engine)
-        view = self._views.get(key)
-        if view is None or view.client is not client:
-            view = self._views[key] = client[engine]
-        return view
 
     # -- following the tasks ----------------------------------------------------------------
     def _follow(self) -> None:
@@ -332,7 +214,7 @@ class EnginesBackend:
         else:
             self._take_data(task)
             if task.next_key < outcome.data_messages:  # some are still on their way
-                task.result.wait_for_output(CONNECT_TIMEOUT)
+                task.result.wait_for_output(OUTPUT_TIMEOUT)
                 self._take_data(task)
             job.records.pending.extend(to_record(job, item) for item in outcome.last_items)
             state = JobState(outcome.state)
@@ -425,8 +307,4 @@ class EnginesBackend:
             self._closing = True
             self._wake.set()
             monitor.join(5)
-        self._close_own_clients()
-
-
-def _location(engine: int, host: str | None) -> str:
-    return f"engine{engine}@{host}" if host else f"engine{engine}"
+        self.cluster.close()
