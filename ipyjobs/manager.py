@@ -17,17 +17,13 @@ from .collector import Collector
 from .errors import (
     InvalidJobTargetError,
     JobArgumentError,
-    JobNotFoundError,
     JobStateError,
 )
 from .execution import CallWork, Snapshot, compile_code, describe_call
 from .job import Job, check_timeout, wait_jobs, walk
-from .replay import replay
+from .receiving import ReceiveOptions, receive
 from .repository import JobRepository, filter_jobs, is_pattern
 from .state import JobState
-
-#: How often ``receive(wait=True)`` hands over new output while jobs run.
-STREAM_INTERVAL = 0.05
 
 
 class JobManager(Configurable):
@@ -277,38 +273,10 @@ class JobManager(Configurable):
         ``keep``. Returns the output values and replays the other records into the current
         output in order; with ``raw``, returns the ``Record`` objects and replays nothing.
         ``wait`` streams until the jobs finish (or ``timeout`` seconds pass)."""
-        if wait and keep:
-            raise JobArgumentError("wait and keep cannot be combined (as in Receive-Job)")
-        if auto_remove and not wait:
-            raise JobArgumentError("auto_remove needs wait=True")
-        check_timeout(timeout)
-        if timeout is not None and not wait:
-            raise JobArgumentError("timeout applies only with wait=True")
+        options = ReceiveOptions(keep, wait, auto_remove, no_recurse, location, timeout, raw)
+        options.check()
         jobs = self._jobs(refs)
-        if location is not None and not any(
-            job.location == location for job in walk(jobs) if not job.child_jobs
-        ):
-            raise JobNotFoundError(f"no job runs at location {location!r}")
-        received: list[Any] = []
-
-        def hand_over() -> None:
-            for job in jobs:
-                records = job.take_records(keep, no_recurse, location)
-                received.extend(records if raw else replay(records))
-                if records:
-                    self._changed(job)
-
-        if not wait:
-            hand_over()
-            return received
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            finished = all(job.finished for job in jobs)
-            hand_over()
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if finished or (remaining is not None and remaining <= 0):
-                break
-            wait_jobs(jobs, timeout=min(STREAM_INTERVAL, remaining or STREAM_INTERVAL))
+        received = receive(jobs, options, self._changed)
         if auto_remove:
             self.remove_job(*[job for job in jobs if job.finished])
         return received
