@@ -3,7 +3,8 @@
 Writes only append to a list (the fast path); without a reader that list would grow
 without bound. The collector drains it every ``interval`` seconds, which keeps a job's
 memory bounded by the spill limit plus one interval's worth of writes. Its thread runs
-only while some watched job is unfinished, so none is left behind.
+while some watched job is unfinished and ``LINGER`` seconds after (so a run of short jobs
+does not start a thread each), and ends at once after ``close``: none is left behind.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .job import Job
 
+#: Seconds the thread waits for a next job once every watched job has finished.
+LINGER = 1.0
+
 
 class Collector:
     def __init__(self, interval: float = 0.01) -> None:
@@ -22,17 +26,25 @@ class Collector:
         self._lock = threading.Lock()
         self._jobs: list[Job] = []
         self._thread: threading.Thread | None = None
+        self._closing = False
 
     def watch(self, job: Job) -> None:
         with self._lock:
             self._jobs.append(job)
+            self._closing = False
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._main, name="ipyjobs-collector", daemon=True
                 )
                 self._thread.start()
 
+    def close(self) -> None:
+        """End the thread as soon as no watched job runs (the manager shuts down)."""
+        with self._lock:
+            self._closing = True
+
     def _main(self) -> None:
+        idle_since: float | None = None
         while True:
             time.sleep(self.interval)
             with self._lock:
@@ -41,6 +53,10 @@ class Collector:
                 job.records.collect()
             with self._lock:
                 self._jobs = [job for job in self._jobs if not job.finished]
-                if not self._jobs:
+                if self._jobs:
+                    idle_since = None
+                    continue
+                idle_since = idle_since or time.monotonic()
+                if self._closing or time.monotonic() - idle_since >= LINGER:
                     self._thread = None
                     return

@@ -383,6 +383,7 @@ class JobManager(Configurable):
         for runner in self._backends.values():
             runner.shutdown()
         self._backends.clear()
+        self.collector.close()
         if self._capturing:
             capture.release()
             self._capturing = False
