@@ -108,7 +108,12 @@ class JobManager(Configurable):
         **kwargs: Any,
     ) -> Job:
         """Start-Job: run ``target`` (a callable, or IPython code as a string) in the
-        background and return its parent Job at once."""
+        background and return its parent Job at once.
+
+        ``backend`` is ``"thread"`` (default), ``"process"`` or ``"engines"``.
+        ``engines`` (``"all"``, ``"any"``, an id or ids, implying ``"engines"``) runs one
+        child job per ipyparallel engine. ``cwd`` is the working directory of a process
+        or engine job; ``using`` names what a code job copies into it."""
         if isinstance(target, str):
             if args or kwargs:
                 raise JobArgumentError("a code string takes no arguments; use a function")
