@@ -27,11 +27,13 @@ class Collector:
         self._jobs: list[Job] = []
         self._thread: threading.Thread | None = None
         self._closing = False
+        self._wake = threading.Event()  # a job to watch came while the thread lingers
 
     def watch(self, job: Job) -> None:
         with self._lock:
             self._jobs.append(job)
             self._closing = False
+            self._wake.set()
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._main, name="ipyjobs-collector", daemon=True
@@ -42,11 +44,16 @@ class Collector:
         """End the thread as soon as no watched job runs (the manager shuts down)."""
         with self._lock:
             self._closing = True
+            self._wake.set()
 
     def _main(self) -> None:
         idle_since: float | None = None
         while True:
-            time.sleep(self.interval)
+            if idle_since is None:
+                time.sleep(self.interval)
+            else:  # nothing to collect: sleep until a job comes or the linger is over
+                self._wake.wait(max(0.0, LINGER - (time.monotonic() - idle_since)))
+                self._wake.clear()
             with self._lock:
                 jobs = list(self._jobs)
             for job in jobs:

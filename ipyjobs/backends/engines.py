@@ -138,6 +138,7 @@ class EnginesBackend:
                     target=self._follow, name="ipyjobs-engines", daemon=True
                 )
                 self._monitor.start()
+        self._wake.set()  # a lingering monitor starts polling again
         result.add_done_callback(lambda _: self._result_arrived(task))
 
     def _engine_task(self) -> Any:
@@ -177,7 +178,11 @@ class EnginesBackend:
                     self._take_data(task)
                     if task.job.stop_requested and not task.done.is_set():
                         self._stop_more(task)
-            self._wake.wait(max(0.0, next_poll - time.monotonic()))
+            if idle_since is None:
+                pause = next_poll - time.monotonic()
+            else:  # nothing to poll: sleep until a job comes or the linger is over
+                pause = MONITOR_LINGER - (time.monotonic() - idle_since)
+            self._wake.wait(max(0.0, pause))
             self._wake.clear()
 
     def _result_arrived(self, task: _Task) -> None:
