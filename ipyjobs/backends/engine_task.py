@@ -21,7 +21,6 @@ import itertools
 import os
 import signal
 import threading
-import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -32,6 +31,8 @@ from .shipping import StandInJob, drain, pickled_reason, show_source_in_tracebac
 
 KEY = "ipyjobs:"
 FLUSH_INTERVAL = 0.05
+#: Seconds into a job before its first flush, which says it runs.
+FIRST_FLUSH = 0.005
 
 
 class _OnTheEngine(Work):
@@ -78,35 +79,54 @@ class _Flusher:
     """The engine's one flusher thread, started by the first remote job run here and
     asleep whenever none runs (a thread per job cost a millisecond per job in GIL
     hand-offs). Each flush drains and publishes under one lock, which keeps items in
-    order with the job's final flush from the engine's main thread."""
+    order with the job's final drain on the engine's main thread.
+
+    The first flush, ``FIRST_FLUSH`` seconds into the job, also tells the kernel the job
+    runs: a job shorter than that sends no data message at all, only its result."""
 
     def __init__(self) -> None:
         self.sending = threading.Lock()
         self._changed = threading.Condition()
-        self._current: tuple[StandInJob, Callable[..., None]] | None = None
+        self._current: _Following | None = None
         thread = threading.Thread(target=self._main, name="ipyjobs-engine-flusher", daemon=True)
         thread.start()
 
     def follow(self, job: StandInJob | None, send: Callable[..., None] | None = None) -> None:
         with self._changed:
-            self._current = (job, send) if job is not None and send is not None else None
+            self._current = _Following(job, send) if job is not None and send else None
             self._changed.notify()
 
-    def flush(self, job: StandInJob, send: Callable[..., None]) -> None:
+    def _flush(self, following: _Following) -> None:
         with self.sending:
-            items = drain(job)
+            if self._current is not following:
+                return  # the job ended meanwhile: its last items go with its result
+            if not following.announced:
+                following.send("running", None)
+                following.announced = True
+            items = drain(following.job)
             if items:
-                send("items", items)
+                following.send("items", items)
 
     def _main(self) -> None:
         while True:
             with self._changed:
                 while self._current is None:
                     self._changed.wait()
-            time.sleep(FLUSH_INTERVAL)
-            current = self._current
-            if current is not None:
-                self.flush(*current)
+                following = self._current
+                # A job that ends (or a next one) wakes this wait early.
+                self._changed.wait(FLUSH_INTERVAL if following.announced else FIRST_FLUSH)
+                if self._current is not following:
+                    continue
+            self._flush(following)
+
+
+class _Following:
+    """The job the flusher follows, and whether the kernel was told it runs."""
+
+    def __init__(self, job: StandInJob, send: Callable[..., None]) -> None:
+        self.job = job
+        self.send = send
+        self.announced = False
 
 
 _flusher: _Flusher | None = None
@@ -150,7 +170,6 @@ def run(task: dict[str, Any]) -> Outcome:
     engine_cwd = os.getcwd()
     capture.acquire(shell.display_pub if shell is not None else None)
     try:
-        send("running", None)
         flusher.follow(job, send)
         work = _OnTheEngine(task["work"], task["cwd"], task["kernel_cwd"])
         try:

@@ -45,7 +45,7 @@ MONITOR_LINGER = 1.0
 #: Seconds to wait for a finished task's last data messages.
 OUTPUT_TIMEOUT = 5.0
 #: Seconds after which a stopped task that never said it runs is taken to be queued.
-QUEUED_GRACE = 0.2
+QUEUED_GRACE = 0.5
 
 
 class EngineLost(RuntimeError):
@@ -222,6 +222,8 @@ class EnginesBackend:
                 task.result.wait_for_output(OUTPUT_TIMEOUT)
                 self._take_data(task)
             job.records.pending.extend(to_record(job, item) for item in outcome.last_items)
+            # A job shorter than the first flush never said it runs: it did.
+            job.set_state(JobState.RUNNING, only_from=[JobState.NOT_STARTED])
             state = JobState(outcome.state)
             reason = cloudpickle.loads(outcome.reason) if outcome.reason is not None else None
         job.records.collect()
