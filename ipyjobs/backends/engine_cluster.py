@@ -3,6 +3,7 @@ use, which engines a request names, and where each engine runs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import EnginesUnavailableError, JobArgumentError
@@ -27,13 +28,17 @@ def import_ipyparallel() -> Any:
     return ipyparallel
 
 
-def parse_engines(spec: Any, available: list[int]) -> list[int]:
-    """``"all"``, an id, ``"0,2"`` or a list of ids, checked against ``available``
-    (``"any"``, one engine chosen by load, is the backend's to resolve)."""
+def parse_engines(
+    spec: Any, available: list[int], least_busy: Callable[[list[int]], int]
+) -> list[int]:
+    """``"all"``, ``"any"`` (the one ``least_busy`` picks), an id, ``"0,2"`` or a list of
+    ids, checked against ``available``."""
     if isinstance(spec, str):
         text = spec.strip()
         if text.lower() == "all":
             return list(available)
+        if text.lower() == "any":
+            return [least_busy(available)]
         words = [word.strip() for word in text.split(",")]
         if not all(word.isdigit() for word in words):
             raise JobArgumentError(f"engines are 'all', 'any' or ids like 0,2, not {spec!r}")

@@ -95,15 +95,13 @@ class EnginesBackend:
                 " (or Cluster.start_engines), or wait for them to register"
             )
         spec = request.engines if request.engines is not None else self.manager.default_engines
-        if isinstance(spec, str) and spec.strip().lower() == "any":
-            engines = [self._least_busy(available)]
-        else:
-            engines = parse_engines(spec, available)
+        engines = parse_engines(spec, available, self._least_busy)
         hosts = self.cluster.engine_hosts(client, engines)
         request.prepared["engines"] = {
             location(engine, hosts.get(engine)): engine for engine in engines
         }
         request.prepared["payload"] = pack_work(request, "a remote job")
+        request.prepared["kernel_cwd"] = os.getcwd()
 
     def _least_busy(self, available: list[int]) -> int:
         """The engine with the fewest of this kernel's tasks on it (the lowest id of
@@ -124,7 +122,7 @@ class EnginesBackend:
             "name": child.name,
             "location": child.location,
             "cwd": request.cwd,
-            "kernel_cwd": os.getcwd(),
+            "kernel_cwd": request.prepared["kernel_cwd"],
             "work": request.prepared["payload"],
         }
         client = self.cluster.client()
