@@ -89,6 +89,23 @@ def test_records_arrive_while_the_children_run(client, tmp_path):
     ]
 
 
+def test_a_job_shorter_than_the_first_flush_still_passes_through_running(client):
+    job = ipyjobs.start_job(engine_jobs.pid, engines=[0])
+    child = job.child_jobs[0]
+    seen = []
+    child.add_state_callback(lambda j, old, new: seen.append(new))
+    assert job.wait(30)
+    assert seen[-2:] == [JobState.RUNNING, JobState.COMPLETED]
+    assert child.begin_time is not None and child.begin_time <= child.end_time
+
+
+def test_the_client_keeps_no_copy_of_a_finished_task(client):
+    before = set(client.results) | set(client.metadata)
+    job = ipyjobs.start_job(engine_jobs.pid, engines=[0])
+    assert job.wait(30) and job.receive()
+    assert set(client.results) | set(client.metadata) == before
+
+
 def test_one_engine_failing_fails_its_child_and_the_parent(client):
     job = ipyjobs.start_job(engine_jobs.fails_on_engine_1, engines="all")
     job.wait(30)
