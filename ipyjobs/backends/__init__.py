@@ -35,7 +35,8 @@ class Backend(Protocol):
     name: str
     job_type: str
     #: True if a NotStarted child may already be running where it was sent, so a stop
-    #: goes through Stopping and the backend says when it is Stopped (optional).
+    #: goes through Stopping and the backend says when it is Stopped. A backend without
+    #: the attribute is taken to say False.
     confirms_stops: bool
 
     def check(self, request: StartRequest) -> None:

@@ -222,6 +222,7 @@ class ThreadBackend:
 
     name = "thread"
     job_type = "ThreadJob"
+    confirms_stops = False  # a NotStarted thread job is still in the queue: Stopped at once
     #: How often, and how many times, the asynchronous stop is posted again (for code
     #: that catches JobStopped and carries on).
     retry_interval = 0.05
