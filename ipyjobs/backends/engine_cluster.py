@@ -73,7 +73,7 @@ class ClusterConnection:
         self._client_source: Any = None
         self._retired: list[Any] = []
         self._hosts: dict[tuple[int, Any], str] = {}
-        self._views: dict[tuple[int, int], Any] = {}
+        self._routes: dict[tuple[int, int], tuple[Any, bytes]] = {}
 
     def client(self) -> Any:
         """The ipyparallel Client: ``JobManager.engines_client`` if it is one; else one
@@ -111,7 +111,7 @@ class ClusterConnection:
             if client is not None:
                 client.close()
         self._client, self._client_source, self._retired = None, None, []
-        self._views.clear()
+        self._routes.clear()
 
     def engine_hosts(self, client: Any, engines: list[int]) -> dict[int, str]:
         """Each engine's host name, asked once per engine over its control channel (a
@@ -137,12 +137,23 @@ class ClusterConnection:
             engine: self._hosts[keys[engine]] for engine in engines if keys[engine] in self._hosts
         }
 
-    def view(self, client: Any, engine: int) -> Any:
+    def send(self, client: Any, engine: int, function: Any, argument: Any) -> Any:
+        """Send ``function(argument)`` to ``engine``; returns the request's MessageFuture.
+
+        This is what ``DirectView.apply_async`` does without the AsyncResult it builds
+        around the request: a child Job already follows its task, and the AsyncResult
+        (three Events, their Conditions, its futures and callbacks) was a third of the
+        cost of sending one. ``send_apply_request`` is the client's public method that
+        views use; the socket and the engine's identity come from the client's view of
+        that engine, read once (private names of ipyparallel's views, stable since 7)."""
         key = (id(client), engine)
-        view = self._views.get(key)
-        if view is None or view.client is not client:
-            view = self._views[key] = client[engine]
-        return view
+        route = self._routes.get(key)
+        if route is None:
+            view = client[engine]
+            idents, _ = client._build_targets(engine)
+            route = self._routes[key] = (view._socket, idents[0])
+        socket, ident = route
+        return client.send_apply_request(socket, function, [argument], ident=ident)
 
 
 def location(engine: int, host: str | None) -> str:

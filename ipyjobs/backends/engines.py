@@ -3,7 +3,7 @@
 
 ipyjobs does not reach other machines itself: ipyparallel's launchers do (local, SSH, MPI,
 Slurm and other batch systems), and a job's code does not change with them. Each child is
-one ``apply`` on its engine's DirectView running ``engine_task.run``; its records arrive
+one apply request to its engine running ``engine_task.run``; its records arrive
 as data messages while it runs (see ``engine_task``), and one monitor thread, alive only
 while some task is outstanding, moves them into the child's records.
 
@@ -58,8 +58,8 @@ class _Task:
 
     job: Job
     engine: int
-    result: Any  # ipyparallel AsyncResult
-    metadata: dict[str, Any]  # the client's metadata of the task: its data messages land here
+    client: Any  # the ipyparallel Client it was sent with
+    future: Any  # ipyparallel MessageFuture: its result, or the exception that ended it
     next_key: int = 0
     running: bool = False
     interrupted_at: float | None = None
@@ -126,9 +126,9 @@ class EnginesBackend:
             "work": request.prepared["payload"],
         }
         client = self.cluster.client()
-        result = self.cluster.view(client, engine).apply_async(self._engine_task(), order)
+        future = self.cluster.send(client, engine, self._engine_task(), order)
         child.runner = self
-        task = _Task(child, engine, result, client.metadata[result.msg_ids[0]])
+        task = _Task(child, engine, client, future)
         with self._lock:
             self._tasks[child.id] = task
             if self._monitor is None:
@@ -137,7 +137,7 @@ class EnginesBackend:
                 )
                 self._monitor.start()
         self._wake.set()  # a lingering monitor starts polling again
-        result.add_done_callback(lambda _: self._result_arrived(task))
+        future.add_done_callback(lambda _: self._result_arrived(task))
 
     def _engine_task(self) -> Any:
         """``engine_task.run``, pickled once: ipyparallel would otherwise serialize the
@@ -190,7 +190,7 @@ class EnginesBackend:
 
     def _take_data(self, task: _Task) -> None:
         """Move the task's data messages that arrived, in order, into its job."""
-        data = task.metadata["data"]
+        data = task.future.output.metadata["data"]  # the client puts data messages here
         job = task.job
         while True:
             entry = data.pop(f"{engine_task.KEY}{task.next_key}", None)
@@ -208,16 +208,16 @@ class EnginesBackend:
         job = task.job
         ipyparallel = import_ipyparallel()
         reason: BaseException | None = None
-        try:
-            outcome = engine_task.Outcome(*task.result.get(0))
-        except ipyparallel.error.TaskAborted:
+        result = task.future.result(0)  # the client stores a failure as the result
+        if isinstance(result, ipyparallel.error.TaskAborted):
             state = JobState.STOPPED
-        except ipyparallel.RemoteError as error:
-            state, reason = self._remote_failure(task, error)
+        elif isinstance(result, BaseException):
+            state, reason = self._remote_failure(task, result)
         else:
+            outcome = engine_task.Outcome(*result)
             self._take_data(task)
             if task.next_key < outcome.data_messages:  # some are still on their way
-                task.result.wait_for_output(OUTPUT_TIMEOUT)
+                task.future.output.wait(OUTPUT_TIMEOUT)
                 self._take_data(task)
             job.records.pending.extend(to_record(job, item) for item in outcome.last_items)
             # A job shorter than the first flush never said it runs: it did.
@@ -251,12 +251,11 @@ class EnginesBackend:
 
     def _forget(self, task: _Task) -> None:
         """Drop the client's copy of the finished task (it keeps every result otherwise)."""
-        client = task.result._client
-        for msg_id in task.result.msg_ids:
-            client.results.pop(msg_id, None)
-            client.metadata.pop(msg_id, None)
-            if msg_id in client.history:
-                client.history.remove(msg_id)
+        client, msg_id = task.client, task.future.msg_id
+        client.results.pop(msg_id, None)
+        client.metadata.pop(msg_id, None)
+        if msg_id in client.history:
+            client.history.remove(msg_id)
 
     # -- control ----------------------------------------------------------------------------
     def _task(self, child: Job) -> _Task | None:
@@ -270,9 +269,7 @@ class EnginesBackend:
         if task is not None and not task.running:
             task.stop_asked_at = time.monotonic()
             with contextlib.suppress(OSError):  # the client was closed: nothing to abort
-                task.result._client.abort(
-                    jobs=task.result.msg_ids, targets=[task.engine], block=False
-                )
+                task.client.abort(jobs=[task.future.msg_id], targets=[task.engine], block=False)
 
     def _stop_more(self, task: _Task) -> None:
         now = time.monotonic()
@@ -285,7 +282,7 @@ class EnginesBackend:
         elif task.interrupted_at is None or now - task.interrupted_at >= self.manager.stop_grace:
             task.interrupted_at = now
             with contextlib.suppress(OSError):
-                task.result._client.send_signal(signal.SIGINT, targets=[task.engine], block=False)
+                task.client.send_signal(signal.SIGINT, targets=[task.engine], block=False)
 
     def suspend(self, child: Job) -> None:
         raise JobStateError(f"{child.name} is a remote job: an engine's task cannot be suspended")
