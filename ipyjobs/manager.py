@@ -195,7 +195,6 @@ class JobManager(Configurable):
         self.repository.add(parent)
         try:
             for child in parent.child_jobs:
-                self.collector.watch(child)
                 runner.launch(child, request)
         except BaseException:
             self.request_stop(parent)

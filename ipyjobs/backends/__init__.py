@@ -46,7 +46,10 @@ class Backend(Protocol):
         """One child job is made per location."""
 
     def launch(self, child: Job, request: StartRequest) -> None:
-        """Start the work of ``child`` (NotStarted) and set ``child.runner``."""
+        """Start the work of ``child`` (NotStarted) and set ``child.runner``. What
+        arrives in ``child.records.pending`` is collected into records by the backend
+        (``child.records.collect()`` as it takes a batch in) or, for writes from threads
+        it does not follow, by ``manager.collector.watch(child)``."""
 
     def stop(self, child: Job) -> None:
         """Make a Stopping child stop; the cooperative flag is already set."""

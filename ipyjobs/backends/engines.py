@@ -38,8 +38,8 @@ if TYPE_CHECKING:
     from ..manager import JobManager
     from . import StartRequest
 
-#: Seconds between two turns of the monitor (a finishing task wakes it at once).
-POLL_INTERVAL = 0.02
+#: Seconds between two pushes of a pending stop (interrupt again, or call it queued).
+STOP_POLL_INTERVAL = 0.02
 #: Seconds the monitor thread waits for a next task before it ends.
 MONITOR_LINGER = 1.0
 #: Seconds to wait for a finished task's last data messages.
@@ -52,7 +52,7 @@ class EngineLost(RuntimeError):
     """A remote job's engine died or left the cluster while the job was on it."""
 
 
-@dataclass
+@dataclass(eq=False)
 class _Task:
     """One child job's apply on its engine, as the monitor follows it."""
 
@@ -80,8 +80,10 @@ class EnginesBackend:
         self._tasks: dict[int, _Task] = {}
         self._lock = threading.Lock()
         self._monitor: threading.Thread | None = None
-        self._wake = threading.Event()  # a task finished: the monitor need not sleep on
+        self._wake = threading.Event()  # something below is waiting for the monitor
+        self._with_data: collections.deque[_Task] = collections.deque()
         self._finished: collections.deque[_Task] = collections.deque()
+        self._stopping: set[_Task] = set()
         self._closing = False
         self._pickled_task: Any = None
 
@@ -136,8 +138,10 @@ class EnginesBackend:
                     target=self._follow, name="ipyjobs-engines", daemon=True
                 )
                 self._monitor.start()
-        self._wake.set()  # a lingering monitor starts polling again
+        future.iopub_callbacks.append(lambda message: self._message_arrived(task, message))
         future.add_done_callback(lambda _: self._result_arrived(task))
+        if child.stop_requested:  # stopped while it was being sent
+            self.stop(child)
 
     def _engine_task(self) -> Any:
         """``engine_task.run``, pickled once: ipyparallel would otherwise serialize the
@@ -150,9 +154,11 @@ class EnginesBackend:
 
     # -- following the tasks ----------------------------------------------------------------
     def _follow(self) -> None:
-        """Finish each task as its result arrives (its callback wakes this thread), and
-        every ``POLL_INTERVAL`` take the data of all of them and push pending stops."""
-        next_poll = 0.0
+        """Take each task's data as it arrives and finish each task as its result does
+        (ipyparallel's IO thread wakes this thread for both), and every
+        ``STOP_POLL_INTERVAL`` push the stops still pending. Nothing is polled otherwise:
+        a hundred quiet tasks cost nothing."""
+        next_stop_push = 0.0
         idle_since: float | None = None
         while True:
             with self._lock:
@@ -163,25 +169,33 @@ class EnginesBackend:
                     if self._closing or time.monotonic() - idle_since >= MONITOR_LINGER:
                         self._monitor = None
                         return
+                stopping = list(self._stopping)
+            while self._with_data:
+                self._take_data(self._with_data.popleft())
             while self._finished:
                 task = self._finished.popleft()
                 self._take_data(task)
                 self._finish(task)
-            now = time.monotonic()
-            if now >= next_poll:
-                next_poll = now + POLL_INTERVAL
-                with self._lock:
-                    tasks = list(self._tasks.values())
-                for task in tasks:
-                    self._take_data(task)
-                    if task.job.stop_requested and not task.done.is_set():
-                        self._stop_more(task)
-            if idle_since is None:
-                pause = next_poll - time.monotonic()
-            else:  # nothing to poll: sleep until a job comes or the linger is over
-                pause = MONITOR_LINGER - (time.monotonic() - idle_since)
-            self._wake.wait(max(0.0, pause))
+            pause: float | None = None  # until woken
+            if stopping:
+                now = time.monotonic()
+                if now >= next_stop_push:
+                    next_stop_push = now + STOP_POLL_INTERVAL
+                    for task in stopping:
+                        if not task.done.is_set():
+                            self._stop_more(task)
+                pause = max(0.0, next_stop_push - time.monotonic())
+            elif idle_since is not None:  # sleep until a job comes or the linger is over
+                pause = max(0.0, MONITOR_LINGER - (time.monotonic() - idle_since))
+            self._wake.wait(pause)
             self._wake.clear()
+
+    def _message_arrived(self, task: _Task, message: dict[str, Any]) -> None:
+        """Called in ipyparallel's IO thread for each IOPub message of the task, once the
+        client has stored it: a data message wakes the monitor to take it."""
+        if message["header"]["msg_type"] == "data_message":
+            self._with_data.append(task)
+            self._wake.set()
 
     def _result_arrived(self, task: _Task) -> None:
         """Called in ipyparallel's IO thread: hand the task to the monitor at once."""
@@ -203,6 +217,7 @@ class EnginesBackend:
                 job.set_state(JobState.RUNNING, only_from=[JobState.NOT_STARTED])
             else:
                 job.records.pending.extend(to_record(job, item) for item in value)
+                job.records.collect()
 
     def _finish(self, task: _Task) -> None:
         job = task.job
@@ -228,6 +243,7 @@ class EnginesBackend:
         job.set_state(state, reason)
         with self._lock:
             self._tasks.pop(job.id, None)
+            self._stopping.discard(task)
         self._forget(task)
         task.done.set()
 
@@ -258,18 +274,19 @@ class EnginesBackend:
             client.history.remove(msg_id)
 
     # -- control ----------------------------------------------------------------------------
-    def _task(self, child: Job) -> _Task | None:
-        with self._lock:
-            return self._tasks.get(child.id)
-
     def stop(self, child: Job) -> None:
         """Abort the task in case it is still queued; the monitor interrupts it if it
         runs, or calls it Stopped once it has not started for ``QUEUED_GRACE`` seconds."""
-        task = self._task(child)
-        if task is not None and not task.running:
+        with self._lock:
+            task = self._tasks.get(child.id)
+            if task is None:  # finished already, or not sent yet (launch calls again)
+                return
+            self._stopping.add(task)
+        if not task.running:
             task.stop_asked_at = time.monotonic()
             with contextlib.suppress(OSError):  # the client was closed: nothing to abort
                 task.client.abort(jobs=[task.future.msg_id], targets=[task.engine], block=False)
+        self._wake.set()
 
     def _stop_more(self, task: _Task) -> None:
         now = time.monotonic()

@@ -152,6 +152,7 @@ class ProcessBackend:
             elif kind == "items":
                 for item in message[1]:
                     inbox.append(to_record(job, item))
+                job.records.collect()
             elif kind == "done":
                 done = message
         handle.process.join(5)

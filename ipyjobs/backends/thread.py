@@ -247,6 +247,7 @@ class ThreadBackend:
 
     def launch(self, child: Job, request: StartRequest) -> None:
         install_capture()  # again: pytest or a prompt may have swapped sys.stdout since
+        self.manager.collector.watch(child)  # its writes land in its inbox from any thread
         child.runner = self
         self.pool.submit(child, request.work)
 
