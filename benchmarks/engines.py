@@ -1,5 +1,7 @@
 """Remote jobs against raw ipyparallel, measured in the same run on a local cluster.
 
+Within each round the raw and the ipyjobs measure are taken in turn.
+
 (a) dispatch: the call that sends one child to engine 0 (``start_job`` returning), against
     the ``DirectView.apply_async`` call, median of ``ROUNDS`` (each then waited for).
     Target: <= 1.2x.
@@ -8,10 +10,11 @@
 (b) round trip: one child from ``start_job`` to finished, against
     ``DirectView.apply_async`` + ``get`` of the same function (one round trip each).
 (c) batch: ``BATCH`` one-engine jobs started back to back, against ``BATCH``
-    ``apply_async`` calls. The sending alone (dispatch per child with warm caches; target
-    <= 1.2x) is timed while engine 0 is held by a task waiting for a gate file, so what
-    is measured is dispatching, not the engines running earlier tasks on the cores the
-    kernel shares with them; then, gate-free, the time until all are done.
+    ``apply_async`` calls, best of ``BATCH_ROUNDS``. The sending alone (dispatch per
+    child with warm caches; target <= 1.2x) is timed while engine 0 is held by a task
+    waiting for a gate file, so what is measured is dispatching, not the engines running
+    earlier tasks on the cores the kernel shares with them; then, gate-free, the time
+    until all are done.
 (d) stream: lines per second from an engine printing as fast as it can, as the kernel
     receives them, against the same loop's output read from ``AsyncResult.stdout``.
 """
@@ -23,6 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 
 import ipyparallel
 
@@ -30,7 +34,18 @@ import ipyjobs
 
 ROUNDS = 40
 BATCH = 200
+BATCH_ROUNDS = 5
 LINES = 100_000
+
+
+def in_turn(rounds: int, *measures: Callable[[], float]) -> list[list[float]]:
+    """Each measure's results over ``rounds`` rounds, the measures taken in turn within a
+    round, so that a slow spell of this shared machine falls on all of them alike."""
+    results: list[list[float]] = [[] for _ in measures]
+    for _ in range(rounds):
+        for result, measure in zip(results, measures, strict=True):
+            result.append(measure())
+    return results
 
 
 def nothing() -> None:
@@ -169,14 +184,16 @@ def main() -> int:
         ipyjobs.set_manager(ipyjobs.JobManager(engines_client=client))
         view = client[0]
         raw_round_trip(view), job_round_trip()  # warm both paths up
-        raw_send = statistics.median(raw_dispatch(view) for _ in range(ROUNDS))
-        our_send = statistics.median(job_dispatch() for _ in range(ROUNDS))
-        raw = statistics.median(raw_round_trip(view) for _ in range(ROUNDS))
-        ours = statistics.median(job_round_trip() for _ in range(ROUNDS))
-        raw_many_send = min(raw_batch_send(view) for _ in range(3))
-        ours_many_send = min(job_batch_send(view) for _ in range(3))
-        raw_many = min(raw_batch(view) for _ in range(3))
-        ours_many = min(job_batch() for _ in range(3))
+        raw_send, our_send = map(
+            statistics.median, in_turn(ROUNDS, lambda: raw_dispatch(view), job_dispatch)
+        )
+        raw, ours = map(
+            statistics.median, in_turn(ROUNDS, lambda: raw_round_trip(view), job_round_trip)
+        )
+        raw_many_send, ours_many_send = map(
+            min, in_turn(BATCH_ROUNDS, lambda: raw_batch_send(view), lambda: job_batch_send(view))
+        )
+        raw_many, ours_many = map(min, in_turn(BATCH_ROUNDS, lambda: raw_batch(view), job_batch))
         raw_lines = raw_stream(view)
         our_lines = job_stream()
         # ipyjobs always pickles the work with cloudpickle; raw ipyparallel can too:
