@@ -58,3 +58,22 @@ def exhaust_memory() -> None:
     hoard = []
     while True:
         hoard.append(bytearray(64 * 1024 * 1024))
+
+
+def ends_while_a_flush_is_under_way(lines: int) -> None:
+    """Write ``lines`` lines, then end while the flusher thread holds them between taking
+    them from the inbox and sending them (it is made to pause there)."""
+    from ipyjobs.backends import process_child
+
+    take = process_child.drain
+
+    def slow_drain(job: object) -> list[object]:
+        items = take(job)
+        if items and threading.current_thread() is not threading.main_thread():
+            time.sleep(0.3)
+        return items
+
+    process_child.drain = slow_drain
+    for i in range(lines):
+        print(i)
+    time.sleep(0.2)  # a flush (every 50 ms) has taken them and pauses

@@ -33,6 +33,16 @@ def test_output_streams_live_from_the_child(manager, tmp_path):
     job.wait(10)
 
 
+def test_lines_a_flush_holds_as_the_job_ends_arrive_in_order(manager):
+    """The child's final flush once raced its flusher thread: "done" could overtake a
+    batch the flusher had taken, and the kernel, reading no further, lost it (about one
+    job in six that wrote 300 000 lines to its last moment)."""
+    job = start(process_jobs.ends_while_a_flush_is_under_way, 1000)
+    assert job.wait(20)
+    text = "".join(r.value for r in job.receive(raw=True) if r.stream is Stream.STDOUT)
+    assert text == "".join(f"{i}\n" for i in range(1000))
+
+
 def test_the_child_is_another_process_in_the_kernels_cwd(manager, tmp_path, monkeypatch):
     assert start(process_jobs.pid).result(20) != os.getpid()
     monkeypatch.chdir(tmp_path)

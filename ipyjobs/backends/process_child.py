@@ -39,18 +39,29 @@ def main(connection: Any, payload: bytes) -> None:
     task["work"] = cloudpickle.loads(task["work"])  # unpickled here, in the job's process
     show_source_in_tracebacks(task["work"])
     job = StandInJob(task["name"], task["location"])
-    send_lock = threading.Lock()
+    sending = threading.Lock()
+    done = False
 
-    def send(message: tuple[Any, ...]) -> None:
-        with send_lock:
-            connection.send(message)
+    def flush(*last: tuple[Any, ...]) -> None:
+        """Drain and send under one lock, then any ``last`` messages. A flush on the
+        flusher thread and the final one on this thread would otherwise interleave: the
+        final one could send "done" before the other's items, which the kernel, reading
+        no further, would lose."""
+        nonlocal done
+        with sending:
+            if done:
+                return
+            items = drain(job)
+            if items:
+                connection.send(("items", items))
+            for message in last:
+                connection.send(message)
+            done = bool(last)
 
     def flusher() -> None:
         while True:
             time.sleep(FLUSH_INTERVAL)
-            items = drain(job)
-            if items:
-                send(("items", items))
+            flush()
 
     def listener() -> None:
         while True:
@@ -71,7 +82,8 @@ def main(connection: Any, payload: bytes) -> None:
         capture.install()
         threading.Thread(target=listener, daemon=True).start()
         threading.Thread(target=flusher, daemon=True).start()
-        send(("running",))
+        with sending:
+            connection.send(("running",))
         with capture.job_context(job):  # type: ignore[arg-type]
             run_work(job, task["work"], lambda code: code())  # type: ignore[arg-type]
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the work is over: nothing to stop
@@ -80,10 +92,7 @@ def main(connection: Any, payload: bytes) -> None:
         # which asked for the stop, marks the job Stopped when the pipe closes.
         os._exit(0)
     sys.stdout.flush()
-    items = drain(job)
-    if items:
-        send(("items", items))
     assert job.outcome is not None
     state, reason = job.outcome
-    send(("done", state.value, pickled_reason(reason)))
+    flush(("done", state.value, pickled_reason(reason)))
     connection.close()
