@@ -73,7 +73,7 @@ class ClusterConnection:
         self._client_source: Any = None
         self._retired: list[Any] = []
         self._hosts: dict[tuple[int, Any], str] = {}
-        self._routes: dict[tuple[int, int], tuple[Any, bytes]] = {}
+        self._routes: dict[tuple[int, int, Any], tuple[Any, bytes]] = {}
 
     def client(self) -> Any:
         """The ipyparallel Client: ``JobManager.engines_client`` if it is one; else one
@@ -146,7 +146,7 @@ class ClusterConnection:
         cost of sending one. ``send_apply_request`` is the client's public method that
         views use; the socket and the engine's identity come from the client's view of
         that engine, read once (private names of ipyparallel's views, stable since 7)."""
-        key = (id(client), engine)
+        key = (id(client), engine, client._engines.get(engine))  # a new uuid: a new engine
         route = self._routes.get(key)
         if route is None:
             view = client[engine]
