@@ -229,3 +229,13 @@ def test_engines_without_ipyparallel_installed(ip, monkeypatch):
     with pytest.raises(UsageError, match=r"need ipyparallel: pip install 'ipyjobs\[engines\]'"):
         run(ip, "%job_start -e all 1 + 1")
     assert ipyjobs.get_job() == []
+
+
+def test_a_closed_client_is_refused_with_one_line(engines_cluster, manager):
+    cluster, _ = engines_cluster
+    closed = cluster.connect_client_sync()
+    closed.close()
+    manager.engines_client = closed
+    with pytest.raises(ipyjobs.EnginesUnavailableError, match="closed ipyparallel Client"):
+        ipyjobs.start_job(engine_jobs.pid, engines="all")
+    assert ipyjobs.get_job() == []

@@ -81,6 +81,11 @@ class ClusterConnection:
         and ``engines_cluster_id`` (again if they change)."""
         given = self.manager.engines_client
         if given is not None and not hasattr(given, "connect_client_sync"):
+            if getattr(given, "_closed", False):  # ipyparallel's own flag, set by close()
+                raise EnginesUnavailableError(
+                    "JobManager.engines_client is a closed ipyparallel Client: set an open "
+                    "one, or None to connect to the cluster of engines_profile"
+                )
             return given
         source = given or ("profile", self.manager.engines_profile, self.manager.engines_cluster_id)
         if self._client is None or self._client_source != source:
