@@ -266,7 +266,9 @@ class EnginesBackend:
         return JobState.FAILED, reason
 
     def _forget(self, task: _Task) -> None:
-        """Drop the client's copy of the finished task (it keeps every result otherwise)."""
+        """Drop what the client keeps of the finished task: its msg_id in the history
+        (kept for every request), and its result and metadata where the client does not
+        purge them itself."""
         client, msg_id = task.client, task.future.msg_id
         client.results.pop(msg_id, None)
         client.metadata.pop(msg_id, None)
