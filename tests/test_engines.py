@@ -239,3 +239,18 @@ def test_a_closed_client_is_refused_with_one_line(engines_cluster, manager):
     with pytest.raises(ipyjobs.EnginesUnavailableError, match="closed ipyparallel Client"):
         ipyjobs.start_job(engine_jobs.pid, engines="all")
     assert ipyjobs.get_job() == []
+
+
+def test_a_client_given_after_another_was_closed_is_the_one_used(engines_cluster, manager):
+    cluster, _ = engines_cluster
+    first = cluster.connect_client_sync()
+    manager.engines_client = first
+    assert ipyjobs.start_job(engine_jobs.pid, engines=[0]).result(30) > 0
+    first.close()
+    second = cluster.connect_client_sync()
+    try:
+        manager.engines_client = second
+        assert ipyjobs.start_job(engine_jobs.pid, engines=[0]).result(30) > 0
+    finally:
+        manager.shutdown()  # before the client goes: its tasks are followed until then
+        second.close()

@@ -73,7 +73,6 @@ class ClusterConnection:
         self._client_source: Any = None
         self._retired: list[Any] = []
         self._hosts: dict[tuple[int, Any], str] = {}
-        self._routes: dict[tuple[int, int, Any], tuple[Any, bytes]] = {}
 
     def client(self) -> Any:
         """The ipyparallel Client: ``JobManager.engines_client`` if it is one; else one
@@ -116,7 +115,6 @@ class ClusterConnection:
             if client is not None:
                 client.close()
         self._client, self._client_source, self._retired = None, None, []
-        self._routes.clear()
 
     def engine_hosts(self, client: Any, engines: list[int]) -> dict[int, str]:
         """Each engine's host name, asked once per engine over its control channel (a
@@ -149,16 +147,12 @@ class ClusterConnection:
         around the request: a child Job already follows its task, and the AsyncResult
         (three Events, their Conditions, its futures and callbacks) was a third of the
         cost of sending one. ``send_apply_request`` is the client's public method that
-        views use; the socket and the engine's identity come from the client's view of
-        that engine, read once (private names of ipyparallel's views, stable since 7)."""
-        key = (id(client), engine, client._engines.get(engine))  # a new uuid: a new engine
-        route = self._routes.get(key)
-        if route is None:
-            view = client[engine]
-            idents, _ = client._build_targets(engine)
-            route = self._routes[key] = (view._socket, idents[0])
-        socket, ident = route
-        return client.send_apply_request(socket, function, [argument], ident=ident)
+        views use; the stream and the engine's identity are the ones ``client[engine]``
+        would use (``_mux_stream`` and ``_build_targets``, private names of ipyparallel's
+        client), read at each send: ``_build_targets`` also refuses an engine that has
+        left the cluster, and nothing is cached that could outlive its client."""
+        idents, _ = client._build_targets(engine)
+        return client.send_apply_request(client._mux_stream, function, [argument], ident=idents[0])
 
 
 def location(engine: int, host: str | None) -> str:
