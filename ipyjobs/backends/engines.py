@@ -173,9 +173,7 @@ class EnginesBackend:
             while self._with_data:
                 self._take_data(self._with_data.popleft())
             while self._finished:
-                task = self._finished.popleft()
-                self._take_data(task)
-                self._finish(task)
+                self._finish(self._finished.popleft())
             pause: float | None = None  # until woken
             if stopping:
                 now = time.monotonic()
@@ -221,6 +219,7 @@ class EnginesBackend:
 
     def _finish(self, task: _Task) -> None:
         job = task.job
+        self._take_data(task)  # what arrived before the result, even if the task failed
         ipyparallel = import_ipyparallel()
         reason: BaseException | None = None
         result = task.future.result(0)  # the client stores a failure as the result
@@ -230,7 +229,6 @@ class EnginesBackend:
             state, reason = self._remote_failure(task, result)
         else:
             outcome = engine_task.Outcome(*result)
-            self._take_data(task)
             if task.next_key < outcome.data_messages:  # some are still on their way
                 task.future.output.wait(OUTPUT_TIMEOUT)
                 self._take_data(task)
