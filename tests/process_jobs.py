@@ -66,14 +66,16 @@ def ends_while_a_flush_is_under_way(lines: int) -> None:
     from ipyjobs.backends import process_child
 
     take = process_child.drain
+    taken = threading.Event()
 
     def slow_drain(job: object) -> list[object]:
         items = take(job)
         if items and threading.current_thread() is not threading.main_thread():
-            time.sleep(0.3)
+            taken.set()
+            time.sleep(0.3)  # holding them: the job ends meanwhile
         return items
 
     process_child.drain = slow_drain
     for i in range(lines):
         print(i)
-    time.sleep(0.2)  # a flush (every 50 ms) has taken them and pauses
+    taken.wait(10)

@@ -40,23 +40,23 @@ def main(connection: Any, payload: bytes) -> None:
     show_source_in_tracebacks(task["work"])
     job = StandInJob(task["name"], task["location"])
     sending = threading.Lock()
-    done = False
+    ended = False
 
-    def flush(*last: tuple[Any, ...]) -> None:
-        """Drain and send under one lock, then any ``last`` messages. A flush on the
-        flusher thread and the final one on this thread would otherwise interleave: the
-        final one could send "done" before the other's items, which the kernel, reading
-        no further, would lose."""
-        nonlocal done
+    def flush(final: tuple[Any, ...] | None = None) -> None:
+        """Drain and send under one lock, then ``final`` if given. A flush on the flusher
+        thread and the final one on this thread would otherwise interleave: the final
+        one could send "done" before the other's items, which the kernel, reading no
+        further, would lose."""
+        nonlocal ended
         with sending:
-            if done:
-                return
+            if ended:
+                return  # "done" has gone: nothing may follow it
             items = drain(job)
             if items:
                 connection.send(("items", items))
-            for message in last:
-                connection.send(message)
-            done = bool(last)
+            if final is not None:
+                connection.send(final)
+                ended = True
 
     def flusher() -> None:
         while True:
