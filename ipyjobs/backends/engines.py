@@ -138,6 +138,8 @@ class EnginesBackend:
                     target=self._follow, name="ipyjobs-engines", daemon=True
                 )
                 self._monitor.start()
+        # A data message that came before this line is taken with the next one (one
+        # flush later at most) or with the result.
         future.iopub_callbacks.append(lambda message: self._message_arrived(task, message))
         future.add_done_callback(lambda _: self._result_arrived(task))
         if child.stop_requested:  # stopped while it was being sent
