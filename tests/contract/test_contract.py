@@ -44,6 +44,19 @@ def test_ids_names_and_identity(backend, manager):
     assert ipyjobs.receive_job(first) == [3]
 
 
+def test_output_is_collected_while_the_job_runs_with_nobody_reading(backend, manager, tmp_path):
+    """What a running job writes leaves its inbox for its records with no reader asking
+    (the collector does it for thread jobs, the reader of the pipe or engine for the
+    others): that is what keeps a running job's memory bounded."""
+    gate = str(tmp_path / "gate")
+    job = ipyjobs.start_job(jobs.gated, gate)
+    child = job.child_jobs[0]
+    eventually(lambda: child.records.version > 0)  # only a collect changes it
+    assert not child.records.pending
+    open(gate, "w").close()
+    assert job.wait(10)
+
+
 def test_states_and_times(backend, manager, tmp_path):
     gate = str(tmp_path / "gate")
     seen = []
