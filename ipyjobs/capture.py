@@ -142,6 +142,12 @@ class StreamRouter:
     def isatty(self) -> bool:
         return _inbox.get() is None and self._stream.isatty()
 
+    def close(self) -> None:
+        """Inside a job, closing changes nothing: the stream this router wraps is the
+        kernel's, shared by every cell, and the job's own output is its records."""
+        if _inbox.get() is None:
+            self._stream.close()
+
 
 class StderrRouter(StreamRouter):
     _make_writer = staticmethod(_stderr_writer)

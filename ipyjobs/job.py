@@ -138,7 +138,8 @@ class Job:
     # -- state --------------------------------------------------------------------------
     def add_state_callback(self, callback: StateCallback) -> None:
         """Call ``callback(job, previous, new)`` after each state change, outside any lock.
-        An exception in a callback is logged, never raised into the job."""
+        An exception in a callback (any ``BaseException``, ``SystemExit`` included) is
+        logged, never raised into the job or whoever changed its state."""
         with self._condition:
             self._callbacks.append(callback)
 
@@ -185,7 +186,7 @@ class Job:
         for callback in callbacks:
             try:
                 callback(self, previous, new)
-            except Exception:
+            except BaseException:  # SystemExit too: it must not end the job's thread
                 log.exception("ipyjobs: state callback %r of %s failed", callback, self.name)
         if self.parent is not None:
             self.parent._derive_state()
@@ -225,6 +226,8 @@ class Job:
             raise self._reason
         if self._state is JobState.STOPPED:
             raise JobStateError(f"{self.name} was stopped; it has no result")
+        if self.removed:
+            raise JobStateError(f"{self.name} was removed; its result was freed")
         if not self.child_jobs:
             return self.last_output
         if len(self.child_jobs) == 1:
@@ -247,6 +250,16 @@ class Job:
             for child in self.child_jobs:
                 records += child.take_records(keep, location=location)
         return records
+
+    def release(self) -> None:
+        """Free everything the job holds (it was removed): its records and spill file, the
+        last output value, its progress and its runner. A user may still hold the Job;
+        what it produced must not stay alive through it."""
+        self.removed = True
+        self.records.close()
+        self.last_output, self.has_output = None, False
+        self.progress = None
+        self.runner = None
 
     # -- delegated to the manager -------------------------------------------------------
     def _controller(self) -> JobController:
@@ -275,7 +288,11 @@ class Job:
 
 
 def check_timeout(timeout: float | None) -> None:
-    if timeout is not None and (not isinstance(timeout, int | float) or timeout < 0):
+    """Refuse what is not a number of seconds >= 0. NaN is refused too: every comparison
+    with it is false, so it would read as "wait forever"."""
+    if timeout is None:
+        return
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout >= 0:
         raise JobArgumentError(f"timeout must be a number of seconds >= 0, not {timeout!r}")
 
 

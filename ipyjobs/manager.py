@@ -362,8 +362,7 @@ class JobManager(Configurable):
         for job in jobs:
             self.repository.discard(job)
             for member in walk([job]):
-                member.removed = True
-                member.records.close()
+                member.release()
             self._changed(job)
 
     def _changed(self, job: Job) -> None:

@@ -208,8 +208,11 @@ class RecordBuffer:
 
     def _spill_file(self) -> IO[bytes]:
         if self._spill is None:
-            self._folder = tempfile.mkdtemp(prefix=f"ipyjobs-{self.job.name}-")
-            self._spill = open(os.path.join(self._folder, "spill.txt"), "w+b")  # noqa: SIM115
+            self._folder = tempfile.mkdtemp(prefix=f"ipyjobs-{self.job.name}-")  # 0700
+            path = os.path.join(self._folder, "spill.txt")
+            # The user's output is theirs alone: 0600 whatever the umask.
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            self._spill = open(descriptor, "w+b")  # noqa: SIM115
             self._cleanup = weakref.finalize(self, _remove_folder, self._spill, self._folder)
         return self._spill
 

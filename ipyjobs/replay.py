@@ -7,29 +7,43 @@ from collections.abc import Iterable
 from typing import Any
 
 from . import _extension
-from .records import Record, Stream
+from .records import TEXT_STREAMS, Record, Stream
 
 
 def replay(records: Iterable[Record]) -> list[Any]:
     """Write text to stdout/stderr, show displays, warnings and errors as IPython shows
     them, and return the output values. Progress is not replayed (it is a live report,
-    kept for ``raw`` receives and the widgets)."""
+    kept for ``raw`` receives and the widgets).
+
+    A kernel buffers stdout and stderr apart and sends each when it likes, so the order
+    between them would be lost (o1, e1, o2 arrives as o1 o2, then e1): the stream being
+    left is flushed at each change, and both before a display."""
     outputs: list[Any] = []
+    written: Any = None  # the stream written last and not flushed since
     for record in records:
         stream = record.stream
         if stream is Stream.OUTPUT:
             outputs.append(record.value)
-        elif stream is Stream.STDOUT:
-            sys.stdout.write(record.value)
-        elif stream is Stream.STDERR:
-            sys.stderr.write(record.value)
-        elif stream is Stream.DISPLAY:
+            continue
+        if stream is Stream.PROGRESS:
+            continue
+        target = sys.stdout if stream is Stream.STDOUT else sys.stderr
+        if written is not None and (written is not target or stream is Stream.DISPLAY):
+            written.flush()
+            written = None
+        if stream is Stream.DISPLAY:
             _display(record.value)
-        elif stream in (Stream.WARNING, Stream.ERROR):
-            sys.stderr.write(record.text or f"{record.value!r}\n")
+            continue
+        target.write(record.value if stream in TEXT_STREAMS else _shown(record))
+        written = target
     sys.stdout.flush()
     sys.stderr.flush()
     return outputs
+
+
+def _shown(record: Record) -> str:
+    """A warning or error as replayed: its formatted text (the traceback)."""
+    return record.text or f"{record.value!r}\n"
 
 
 def _display(bundle: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import itertools
+import logging
 import queue
 import threading
 from collections import deque
@@ -45,6 +46,7 @@ def _landing_pad() -> None:
     """A call whose start is a place where a pending asynchronous exception lands."""
 
 
+log = logging.getLogger("ipyjobs")
 _worker_numbers = itertools.count(1)
 _Task = tuple["Job", Work]
 
@@ -71,8 +73,12 @@ class _Worker:
         while True:
             while task is not None:
                 job, work = task
-                with job_context(job):
-                    run_work(job, work, lambda code, job=job: self._call(job, code))
+                try:
+                    with job_context(job):
+                        run_work(job, work, lambda code, job=job: self._call(job, code))
+                except BaseException as error:  # ipyjobs' own bug: the worker carries on
+                    log.exception("ipyjobs: worker failed running %s", job.name)
+                    job.set_state(JobState.FAILED, error)
                 task = self.pool._next_task(self)
             if self.pool._closed:
                 return
