@@ -126,6 +126,11 @@ def describe_call(function: Callable[..., Any], args: tuple, kwargs: Mapping[str
     return f"{name}({', '.join(parts)})"
 
 
+#: The names frames of shipped code show here, as in the kernel that sent it (``Cell
+#: In[5]``): filled by the process that runs another's work, from what came with it.
+frame_names: dict[str, str] = {}
+
+
 def format_failure(exc: BaseException) -> str:
     """The traceback as the user should read it: without ipyjobs' own frames, and with
     notebook cells named as IPython names them (``Cell In[5]``, not a temporary file)."""
@@ -134,7 +139,7 @@ def format_failure(exc: BaseException) -> str:
     summary = traceback.TracebackException.from_exception(exc)
     frames = [f for f in summary.stack if not f.filename.startswith(_PACKAGE_DIR)]
     for frame in frames:
-        name = cell_name(frame.filename)
+        name = frame_names.get(frame.filename) or cell_name(frame.filename)
         if name is not None:
             _ = frame.line  # read the source line while the real file name still finds it
             frame.filename = name

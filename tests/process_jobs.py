@@ -79,3 +79,10 @@ def ends_while_a_flush_is_under_way(lines: int) -> None:
     for i in range(lines):
         print(i)
     taken.wait(10)
+
+
+def fails_in_module() -> None:
+    raise RuntimeError("from a module file")
+
+
+FAILING_LINE = fails_in_module.__code__.co_firstlineno + 1

@@ -24,10 +24,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-import cloudpickle
-
 from ..execution import CodeWork, Snapshot, Work
-from .shipping import StandInJob, drain, pickled_reason, show_source_in_tracebacks
+from .shipping import PackedWork, StandInJob, drain, pickled_reason, unpack_work
 
 KEY = "ipyjobs:"
 FLUSH_INTERVAL = 0.05
@@ -39,7 +37,7 @@ class _OnTheEngine(Work):
     """Unpacks the work where it runs, so a failure to unpickle it (a module missing on
     the engine) or to enter its directory fails the job with a traceback like any other."""
 
-    def __init__(self, packed: bytes, cwd: str | None, kernel_cwd: str) -> None:
+    def __init__(self, packed: PackedWork, cwd: str | None, kernel_cwd: str) -> None:
         self.packed = packed
         self.cwd = cwd
         self.kernel_cwd = kernel_cwd
@@ -49,8 +47,7 @@ class _OnTheEngine(Work):
             os.chdir(self.cwd)
         elif os.path.isdir(self.kernel_cwd):  # the kernel's folder, when this host has it
             os.chdir(self.kernel_cwd)
-        work = cloudpickle.loads(self.packed)
-        show_source_in_tracebacks(work)
+        work = unpack_work(self.packed)
         if isinstance(work, CodeWork) and isinstance(work.namespace, Snapshot):
             namespace = _engine_namespace()
             namespace.update(work.namespace.values)  # ipyparallel's push

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
+from .._extension import cell_name
 from ..errors import EnginesUnavailableError, JobStateError
 from ..records import Stream
 from ..state import JobState
@@ -102,7 +103,7 @@ class EnginesBackend:
         request.prepared["engines"] = {
             location(engine, hosts.get(engine)): engine for engine in engines
         }
-        request.prepared["payload"] = pack_work(request, "a remote job")
+        request.prepared["payload"] = pack_work(request, "a remote job", cell_name)
         request.prepared["kernel_cwd"] = os.getcwd()
 
     def _least_busy(self, available: list[int]) -> int:

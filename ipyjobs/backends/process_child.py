@@ -24,7 +24,7 @@ from typing import Any
 
 import cloudpickle
 
-from .shipping import StandInJob, drain, pickled_reason, show_source_in_tracebacks
+from .shipping import StandInJob, drain, pickled_reason, unpack_work
 
 FLUSH_INTERVAL = 0.05
 
@@ -36,8 +36,7 @@ def main(connection: Any, payload: bytes) -> None:
     from ..execution import run_work
 
     task = cloudpickle.loads(payload)
-    task["work"] = cloudpickle.loads(task["work"])  # unpickled here, in the job's process
-    show_source_in_tracebacks(task["work"])
+    task["work"] = unpack_work(task["work"])  # unpickled here, in the job's process
     job = StandInJob(task["name"], task["location"])
     sending = threading.Lock()
     ended = False

@@ -11,30 +11,84 @@ Inside the other process a ``StandInJob`` takes the Job's place, so ipyjobs' own
 
 On the kernel's side ``to_record`` turns each item back into what a ``RecordBuffer``'s
 inbox takes.
+
+Work travels as a ``PackedWork``: the pickle, and the source lines of the code it holds
+that the other process could not read (a notebook cell, a code job), each with the name
+its frames show in the kernel (``Cell In[5]``). Code objects are pickled with ``marshal``,
+which keeps their file name: cloudpickle 3.1.3 renames every file to ``<dynamic-code>``,
+which left a failing job's traceback with no file and no line.
 """
 
 from __future__ import annotations
 
+import io
 import linecache
+import marshal
+import os
+import types
 import warnings
+from collections import ChainMap
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
+from .. import execution
 from ..errors import JobArgumentError
 from ..execution import CallWork, CodeWork, Snapshot
 from ..records import Record, Stream
 
 if TYPE_CHECKING:
-    from ..execution import Work
     from ..job import Job
     from . import StartRequest
 
 
-def pack_work(request: StartRequest, destination: str) -> bytes:
+#: For each file the shipped code came from: the name its frames show in the kernel
+#: (``Cell In[5]``, or None to keep the file's own) and its lines.
+Sources = dict[str, tuple[str | None, list[str]]]
+
+
+@dataclass(frozen=True)
+class PackedWork:
+    """Work pickled for another process, with what its tracebacks need there."""
+
+    payload: bytes
+    sources: Sources = field(default_factory=dict)
+
+
+class _WorkPickler(cloudpickle.Pickler):
+    """cloudpickle, but code objects go as ``marshal`` data (their file name kept), and
+    the files they came from are noted."""
+
+    def __init__(self, file: Any) -> None:
+        self.code_files: set[str] = set()
+        # Read by pickle's own __init__, so it is set first.
+        self.dispatch_table = ChainMap({types.CodeType: self._reduce_code}, self.dispatch_table)
+        super().__init__(file)
+
+    def _reduce_code(self, code: types.CodeType) -> tuple[Any, ...]:
+        self.code_files.add(code.co_filename)
+        return marshal.loads, (marshal.dumps(code),)
+
+
+def dumps(value: Any) -> tuple[bytes, set[str]]:
+    """``value`` pickled, and the files of the code objects it carries by value."""
+    buffer = io.BytesIO()
+    pickler = _WorkPickler(buffer)
+    pickler.dump(value)
+    return buffer.getvalue(), pickler.code_files
+
+
+def pack_work(
+    request: StartRequest,
+    destination: str,
+    frame_name: Callable[[str], str | None] = lambda filename: None,
+) -> PackedWork:
     """The request's work pickled for another process; code jobs take a copy of the names
-    they read (or the ``using`` names), leaving out with a warning what cannot be copied."""
+    they read (or the ``using`` names), leaving out with a warning what cannot be copied.
+    ``frame_name`` gives the name the kernel shows for a file (IPython's cell names)."""
     work = request.work
     if isinstance(work, CodeWork):
         work = CodeWork(
@@ -45,12 +99,32 @@ def pack_work(request: StartRequest, destination: str) -> bytes:
             work.names,
         )
     try:
-        return cloudpickle.dumps(work)
+        payload, files = dumps(work)
     except Exception as error:
         target = work.function if isinstance(work, CallWork) else "the code"
         raise JobArgumentError(
             f"{destination} cannot send {target!r} to where it runs: {error}"
         ) from None
+    sources: Sources = {}
+    for filename in sorted(files):
+        name = frame_name(filename)
+        if name is None and os.path.isfile(filename):
+            continue  # a real file: the other process reads it as tracebacks do
+        lines = linecache.getlines(filename)
+        if lines or name is not None:
+            sources[filename] = (name, lines)
+    return PackedWork(payload, sources)
+
+
+def unpack_work(packed: PackedWork) -> Any:
+    """The work, in the process that runs it, with its sources where tracebacks look."""
+    for filename, (name, lines) in packed.sources.items():
+        if lines:
+            size = sum(map(len, lines))
+            linecache.cache[filename] = (size, None, lines, filename)
+        if name is not None:
+            execution.frame_names[filename] = name
+    return cloudpickle.loads(packed.payload)
 
 
 def _copy_names(work: CodeWork, using: list[str], destination: str) -> Snapshot:
@@ -111,14 +185,6 @@ class StandInJob:
         if new.value != "Running":
             self.outcome = (new, reason)
         return True
-
-
-def show_source_in_tracebacks(work: Work) -> None:
-    """Let tracebacks of code jobs show their lines here, as they do in the kernel."""
-    python = getattr(work, "python", "")
-    if python:
-        filename = work.body.co_filename  # type: ignore[attr-defined]
-        linecache.cache[filename] = (len(python), None, python.splitlines(True), filename)
 
 
 def _pickled(stream: Stream, value: Any, text: str | None) -> tuple[Any, ...]:
