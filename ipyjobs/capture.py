@@ -44,7 +44,7 @@ def current_job() -> Job | None:
 @contextmanager
 def job_context(job: Job) -> Iterator[None]:
     """Route this context's output to ``job`` while the block runs."""
-    inbox_token = _inbox.set(job.records.pending.append)
+    inbox_token = _inbox.set(job.records.inbox)
     job_token = _current_job.set(job)
     try:
         yield

@@ -86,3 +86,11 @@ def fails_in_module() -> None:
 
 
 FAILING_LINE = fails_in_module.__code__.co_firstlineno + 1
+
+
+def write_then_hold_the_gil() -> None:
+    """Write an output, then enter a C loop that never releases the GIL (for hours)."""
+    import ipyjobs
+
+    ipyjobs.write_output(os.getpid())
+    sum(range(10**13))

@@ -33,6 +33,20 @@ def test_output_streams_live_from_the_child(manager, tmp_path):
     job.wait(10)
 
 
+def test_output_before_a_c_call_that_holds_the_gil_arrives_at_once(manager):
+    """The child's flusher thread never gets the GIL while the job is in a long C call:
+    what the job wrote just before it must leave from the writing thread itself."""
+    job = start(process_jobs.write_then_hold_the_gil)
+    eventually(lambda: job.state is JobState.RUNNING, 30)
+    running = time.monotonic()
+    eventually(lambda: job.has_more_data, 5)
+    assert time.monotonic() - running < 1.0
+    (pid,) = job.receive()
+    assert psutil.Process(pid).status() == psutil.STATUS_RUNNING  # still in the C loop
+    job.stop()
+    assert job.state is JobState.STOPPED
+
+
 def test_lines_a_flush_holds_as_the_job_ends_arrive_in_order(manager):
     """The child's final flush once raced its flusher thread: "done" could overtake a
     batch the flusher had taken, and the kernel, reading no further, lost it (about one
@@ -109,18 +123,31 @@ def test_a_sleeping_job_stops_within_grace_plus_a_second(manager):
     assert time.monotonic() - started < 0.5 + 1.0
 
 
+def ipyjobs_pid(job) -> int:
+    """The pid of a running process job's process (what the backend signals)."""
+    child = job.child_jobs[0]
+    return child.runner._handle(child).process.pid
+
+
 def test_suspend_and_resume(manager, tmp_path):
     counter = tmp_path / "count"
     job = start(process_jobs.count_forever, str(counter))
     eventually(lambda: counter.exists() and counter.read_text())
+    states = []
+    job.add_state_callback(lambda j, previous, new: states.append(new))
     ipyjobs.suspend_job(job)
     assert job.state is JobState.SUSPENDED
+    # Suspended only once the process is seen stopped (once set right after the signal,
+    # when the process often still ran).
+    assert psutil.Process(ipyjobs_pid(job)).status() == psutil.STATUS_STOPPED
+    assert states == [JobState.SUSPENDING, JobState.SUSPENDED]
     assert ipyjobs.wait_job(job, timeout=5) == [job]  # Wait-Job returns on Suspended
     frozen = counter.read_text()
     time.sleep(0.3)  # (checking that nothing happens takes time by nature)
     assert counter.read_text() == frozen
     ipyjobs.resume_job(job)
     assert job.state is JobState.RUNNING
+    assert psutil.Process(ipyjobs_pid(job)).status() != psutil.STATUS_STOPPED
     eventually(lambda: counter.read_text() != frozen)
     ipyjobs.stop_job(job)
     assert job.state is JobState.STOPPED

@@ -10,7 +10,7 @@ The job reads a copy of the names its code uses (PowerShell's ``$using:``), or t
 given with ``using``; a name that cannot be pickled is left out with one warning naming
 it. Stopping climbs a ladder, each step after ``stop_grace`` seconds: the cooperative
 flag (``check_stop()``), SIGINT, SIGTERM, SIGKILL. Suspend and resume are SIGSTOP and
-SIGCONT.
+SIGCONT, each confirmed by the process's state (Suspending until it is seen stopped).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle
@@ -45,6 +46,47 @@ def exit_reason(exitcode: int | None) -> str:
     if exitcode is not None and exitcode < 0:
         return f"killed by signal {-exitcode} ({signal.Signals(-exitcode).name})"
     return f"exited with code {exitcode}"
+
+
+#: How long a suspend or resume waits to see the process stopped or running again.
+CONFIRM_TIMEOUT = 5.0
+
+
+def process_stopped(pid: int) -> bool | None:
+    """True if the process is stopped by a signal (``/proc`` state T, or psutil's), False
+    if it is not, None if it cannot be told (gone, or no way to look)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            state = stat.read().rpartition(b")")[2].split()[0]  # after "pid (comm)"
+        return state in (b"T", b"t")
+    except FileNotFoundError:
+        if os.path.isdir("/proc/self"):
+            return None  # a Linux without that pid: it is gone
+    except (OSError, IndexError):
+        return None
+    try:
+        import psutil
+    except ImportError:
+        return None
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_STOPPED
+    except psutil.Error:
+        return None
+
+
+def _wait_for_status(handle: _Child, job: Job, *, stopped: bool) -> bool:
+    """Wait until the job's process is (or is no longer) stopped; False if the job ended
+    or it could not be seen within ``CONFIRM_TIMEOUT``. Where the state cannot be read
+    at all, the signal is taken as done."""
+    deadline = time.monotonic() + CONFIRM_TIMEOUT
+    while not job.finished and time.monotonic() < deadline:
+        seen = process_stopped(handle.process.pid)
+        if seen is None:
+            return not handle.finished.is_set()
+        if seen is stopped:
+            return True
+        time.sleep(0.001)  # no event says a process other than a child of ours stopped
+    return False
 
 
 class _Child:
@@ -205,18 +247,22 @@ class ProcessBackend:
             os.kill(handle.process.pid, signum)
 
     def suspend(self, child: Job) -> None:
+        """SIGSTOP, and Suspended only once the process is seen stopped: the signal is
+        delivered when the kernel next schedules the process, not when ``kill`` returns."""
         handle = self._handle(child)
-        if handle is None or child.state is not JobState.RUNNING:
+        if handle is None or not child.set_state(JobState.SUSPENDING, only_from=[JobState.RUNNING]):
             raise JobStateError(f"{child.name} is not running, so it cannot be suspended")
         self._signal(handle, signal.SIGSTOP)
-        child.set_state(JobState.SUSPENDED, only_from=[JobState.RUNNING])
+        if _wait_for_status(handle, child, stopped=True):
+            child.set_state(JobState.SUSPENDED, only_from=[JobState.SUSPENDING])
 
     def resume(self, child: Job) -> None:
         handle = self._handle(child)
-        if handle is None or child.state is not JobState.SUSPENDED:
+        if handle is None or child.state not in (JobState.SUSPENDED, JobState.SUSPENDING):
             raise JobStateError(f"{child.name} is not suspended")
         self._signal(handle, signal.SIGCONT)
-        child.set_state(JobState.RUNNING, only_from=[JobState.SUSPENDED])
+        if _wait_for_status(handle, child, stopped=False):
+            child.set_state(JobState.RUNNING, only_from=[JobState.SUSPENDED, JobState.SUSPENDING])
 
     def shutdown(self) -> None:
         with self._lock:

@@ -1,8 +1,10 @@
 """What runs inside a process job's child process.
 
 The child uses ipyjobs' own capture: its ``sys.stdout`` is the same router, writing into
-a stand-in job's inbox list, and a flusher thread sends that inbox to the kernel every
-``FLUSH_INTERVAL`` seconds over the pipe. Messages to the kernel are tuples:
+a stand-in job's inbox list. A write sends the inbox to the kernel over the pipe itself
+when the last send is older than ``FLUSH_INTERVAL`` seconds, and a flusher thread sends
+what writes left behind, so output is at most one interval late and never waits for a
+second thread to get the GIL. Messages to the kernel are tuples:
 
     ("running",)                       the work started
     ("items", [item, ...])             inbox items: str (stdout), (STDERR, str),
@@ -40,24 +42,45 @@ def main(connection: Any, payload: bytes) -> None:
     job = StandInJob(task["name"], task["location"])
     sending = threading.Lock()
     ended = False
+    last_sent = 0.0  # when items last left (time.monotonic); none yet, so the first goes
 
-    def flush(final: tuple[Any, ...] | None = None) -> None:
+    def flush(final: tuple[Any, ...] | None = None, wait: bool = True) -> None:
         """Drain and send under one lock, then ``final`` if given. A flush on the flusher
         thread and the final one on this thread would otherwise interleave: the final
         one could send "done" before the other's items, which the kernel, reading no
-        further, would lose."""
-        nonlocal ended
-        with sending:
+        further, would lose. ``wait=False``: if another thread is sending, leave it."""
+        nonlocal ended, last_sent
+        if not sending.acquire(blocking=wait):
+            return
+        try:
             if ended:
                 return  # "done" has gone: nothing may follow it
             items = drain(job)
             if items:
                 connection.send(("items", items))
+                last_sent = time.monotonic()
             if final is not None:
                 connection.send(final)
                 ended = True
+        finally:
+            sending.release()
+
+    def send_as_written(item: Any, append: Any = job.records.pending.append) -> None:
+        """The job's writes: one that ends a line (or is not text) and finds the last
+        send older than the interval sends at once, from the writing thread. A C call
+        that holds the GIL (a long ``sum``) would keep the flusher thread from ever
+        running, and what the job wrote before it would wait until it returned. (``print``
+        writes its text, then the newline: the pair goes together.)"""
+        append(item)
+        if time.monotonic() - last_sent >= FLUSH_INTERVAL:
+            text = item if item.__class__ is str else item[1] if len(item) == 2 else "\n"
+            if text.endswith("\n"):
+                flush(wait=False)
+
+    job.records.inbox = send_as_written
 
     def flusher() -> None:
+        """Sends what writes left behind (those within the interval of a send)."""
         while True:
             time.sleep(FLUSH_INTERVAL)
             flush()

@@ -155,9 +155,12 @@ class _StandInRecords:
 
     def __init__(self) -> None:
         self.pending: list[Any] = []
+        #: What the job's writes call (see ``RecordBuffer.inbox``); a child that sends as
+        #: it writes puts its own function here.
+        self.inbox: Callable[[Any], None] = self.pending.append
 
     def add(self, stream: Any, value: Any, text: str | None = None) -> None:
-        self.pending.append((stream, value, text))
+        self.inbox((stream, value, text))
 
     def collect(self) -> None:
         """Nothing to do here: whoever ships the inbox drains it."""
