@@ -94,3 +94,8 @@ def write_then_hold_the_gil() -> None:
 
     ipyjobs.write_output(os.getpid())
     sum(range(10**13))
+
+
+
+def parent_pid() -> int:
+    return os.getppid()

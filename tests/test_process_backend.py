@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 
@@ -228,6 +229,88 @@ def test_unloading_the_extension_leaves_no_job_process(ip):
     assert ip.user_ns["job"].result(20) == 42
     run(ip, "%unload_ext ipyjobs")
     eventually(lambda: not job_processes(), 10)
+
+
+def living_children() -> set[int]:
+    """This process's descendants that are alive (not zombies)."""
+    found = set()
+    for process in psutil.Process().children(recursive=True):
+        try:
+            if process.status() != psutil.STATUS_ZOMBIE:
+                found.add(process.pid)
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def test_after_unload_no_process_ipyjobs_started_remains():
+    """Not the job processes, nor the forkserver they came from, nor the resource
+    tracker that ipyjobs' first process job started."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from ipyjobs.backends import forkserver
+    from tests.conftest import run
+
+    before = living_children()
+    shell = InteractiveShell.instance()
+    main = sys.modules["__main__"]
+    try:
+        run(shell, "%load_ext ipyjobs")
+        assert run(shell, "%job_start -b process 6 * 7").result(30) == 42
+        assert forkserver.server_pid() in living_children() - before
+        run(shell, "%unload_ext ipyjobs")
+    finally:
+        InteractiveShell.clear_instance()
+        sys.modules["__main__"] = main
+    eventually(lambda: living_children() <= before, 10)
+    assert forkserver.server_pid() is None
+
+
+def test_unload_leaves_the_resource_tracker_that_the_users_code_shares(manager, caplog):
+    """The user's code started multiprocessing's own forkserver after ipyjobs started the
+    tracker: that code needs the tracker, so ipyjobs leaves it and says why."""
+    import logging
+    import multiprocessing
+    from multiprocessing import forkserver as mp_forkserver
+    from multiprocessing import resource_tracker
+
+    from ipyjobs.backends import forkserver
+
+    assert start(process_jobs.pid).result(30)
+    tracker = forkserver.tracker_pid()
+    users = multiprocessing.get_context("forkserver").Process(target=os.getpid)
+    users.start()
+    users.join(30)
+    try:
+        with caplog.at_level(logging.INFO, logger="ipyjobs"):
+            manager.shutdown()
+        assert forkserver.server_pid() is None
+        assert psutil.Process(tracker).status() != psutil.STATUS_ZOMBIE
+        assert "leaving multiprocessing's resource tracker running" in caplog.text
+    finally:
+        mp_forkserver._forkserver._stop()  # what the user's code would leave running
+        resource_tracker._resource_tracker._stop()
+
+
+def test_a_process_job_starts_as_fast_whoever_started_multiprocessings_forkserver(manager):
+    """multiprocessing's forkserver ignores a preload list once it runs: ipyjobs' children
+    come from a server of its own, which never imports the user's __main__ either."""
+    import multiprocessing
+    from multiprocessing import forkserver as mp_forkserver
+    from multiprocessing import resource_tracker
+
+    from ipyjobs.backends import forkserver
+
+    users = multiprocessing.get_context("forkserver").Process(target=os.getpid)
+    users.start()  # the user's code starts multiprocessing's own server first
+    users.join(30)
+    try:
+        parent = start(process_jobs.parent_pid).result(30)
+        assert parent == forkserver.server_pid() != mp_forkserver._forkserver._forkserver_pid
+    finally:
+        manager.shutdown()
+        mp_forkserver._forkserver._stop()
+        resource_tracker._resource_tracker._stop()
 
 
 def test_a_job_out_of_memory_fails_with_memory_error(manager):

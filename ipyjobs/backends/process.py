@@ -1,9 +1,9 @@
 """Process jobs (``ProcessJob``): each job in its own child process, as Start-Job does.
 
-Children come from multiprocessing's *forkserver*: a single-threaded server process forks
-them, so the multithreaded kernel itself is never forked (forking it can copy a lock held
-by another thread and deadlock the child), and a start costs a fork (~3 ms) rather than a
-fresh interpreter (spawn: 36-50 ms here). Work and values travel with cloudpickle, so
+Children come from a *forkserver* of ipyjobs' own (``forkserver``): a single-threaded
+server process forks them, so the multithreaded kernel itself is never forked (forking it
+can copy a lock held by another thread and deadlock the child), and a start costs a fork
+(~3 ms) rather than a fresh interpreter (spawn: 36-50 ms here). Work and values travel with cloudpickle, so
 functions and lambdas defined in a notebook work.
 
 The job reads a copy of the names its code uses (PowerShell's ``$using:``), or the names
@@ -29,7 +29,7 @@ from .._extension import cell_name
 from ..errors import JobArgumentError, JobStateError
 from ..records import Stream
 from ..state import JobState
-from . import process_child
+from . import forkserver, process_child
 from .shipping import pack_work, to_record
 
 if TYPE_CHECKING:
@@ -114,8 +114,7 @@ class ProcessBackend:
 
     def __init__(self, manager: JobManager) -> None:
         self.manager = manager
-        self.context = multiprocessing.get_context("forkserver")
-        self.context.set_forkserver_preload(["ipyjobs.backends.process_child", "cloudpickle"])
+        forkserver.acquire()
         self._children: dict[int, _Child] = {}
         self._lock = threading.Lock()
 
@@ -150,8 +149,8 @@ class ProcessBackend:
         ).start()
 
     def _run(self, job: Job, payload: bytes) -> None:
-        kernel_end, child_end = self.context.Pipe(duplex=True)
-        process = self.context.Process(
+        kernel_end, child_end = multiprocessing.Pipe(duplex=True)
+        process = forkserver.JobProcess(
             target=process_child.main,
             args=(child_end, payload),
             daemon=True,
@@ -271,3 +270,4 @@ class ProcessBackend:
             self._signal(handle, signal.SIGCONT)
             self._signal(handle, signal.SIGKILL)
             handle.finished.wait(5)
+        forkserver.release()  # the last manager's shutdown stops the server
