@@ -96,6 +96,5 @@ def write_then_hold_the_gil() -> None:
     sum(range(10**13))
 
 
-
 def parent_pid() -> int:
     return os.getppid()

@@ -3,8 +3,8 @@
 Children come from a *forkserver* of ipyjobs' own (``forkserver``): a single-threaded
 server process forks them, so the multithreaded kernel itself is never forked (forking it
 can copy a lock held by another thread and deadlock the child), and a start costs a fork
-(~3 ms) rather than a fresh interpreter (spawn: 36-50 ms here). Work and values travel with cloudpickle, so
-functions and lambdas defined in a notebook work.
+(~3 ms) rather than a fresh interpreter (spawn: 36-50 ms here). Work and values travel
+with cloudpickle, so functions and lambdas defined in a notebook work.
 
 The job reads a copy of the names its code uses (PowerShell's ``$using:``), or the names
 given with ``using``; a name that cannot be pickled is left out with one warning naming
