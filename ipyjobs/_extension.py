@@ -1,4 +1,5 @@
-"""The one place that touches the IPython shell: finding it, and ``%load_ext ipyjobs``."""
+"""The one place that touches the IPython shell: its host for the manager, and
+``%load_ext ipyjobs``."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import sys
 from typing import Any
 
 from .formatting import JobList
+from .host import Host
 from .job import Job
 
 CALL = "__ipyjobs_background__"
@@ -21,20 +23,51 @@ def current_shell() -> Any | None:
     return InteractiveShell.instance() if InteractiveShell.initialized() else None
 
 
-def cell_name(filename: str) -> str | None:
-    """ "Cell In[5]" for the file a shell compiled a cell into, else None."""
-    shell = current_shell()
-    format_code_name = getattr(getattr(shell, "compile", None), "format_code_name", None)
-    named = format_code_name(filename) if format_code_name is not None else None
-    return " ".join(named) if named else None
+class ShellHost(Host):
+    """The host of whichever IPython shell runs (plain Python while none does): code
+    strings run in its user namespace, after its transforms, and its cells keep their
+    names in tracebacks. It looks the shell up at each use, so a manager made before the
+    shell, or without ``%load_ext``, follows it."""
+
+    @property
+    def config_parent(self) -> Any:  # type: ignore[override]
+        return current_shell()
+
+    def user_namespace(self) -> dict[str, Any]:
+        shell = current_shell()
+        return shell.user_ns if shell is not None else super().user_namespace()
+
+    def transform(self, source: str) -> str:
+        shell = current_shell()
+        return shell.transform_cell(source) if shell is not None else source
+
+    def display_publisher(self) -> Any:
+        shell = current_shell()
+        return shell.display_pub if shell is not None else None
+
+    def cell_name(self, filename: str) -> str | None:
+        """ "Cell In[5]" for the file the shell compiled a cell into, else None."""
+        shell = current_shell()
+        format_code_name = getattr(getattr(shell, "compile", None), "format_code_name", None)
+        named = format_code_name(filename) if format_code_name is not None else None
+        return " ".join(named) if named else None
+
+    def show_display(self, bundle: dict[str, Any]) -> None:
+        if current_shell() is None:
+            return super().show_display(bundle)
+        from IPython.display import publish_display_data
+
+        publish_display_data(bundle["data"], bundle.get("metadata") or {})
+
+    def show_value(self, value: Any) -> None:
+        if current_shell() is None:
+            return super().show_value(value)
+        from IPython.display import display
+
+        display(value)
 
 
-def user_namespace() -> dict[str, Any]:
-    """Where code strings run: the shell's user namespace, else ``__main__``'s."""
-    shell = current_shell()
-    if shell is not None:
-        return shell.user_ns
-    return sys.modules["__main__"].__dict__
+SHELL_HOST = ShellHost()
 
 
 class _Loaded:
@@ -47,7 +80,7 @@ class _Loaded:
         from .transformer import transform_ampersand
 
         self.shell = shell
-        self.manager = JobManager(parent=shell)
+        self.manager = JobManager(parent=shell, host=SHELL_HOST)
         self.previous_manager = api.set_manager(self.manager)
         self.magics = JobMagics(shell)
         shell.register_magics(self.magics)

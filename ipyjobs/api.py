@@ -1,5 +1,6 @@
-"""The Python API: module functions over one default JobManager, and the helpers a job's
-own code calls (``write_output``, ``write_progress``, ``current_job``, ``check_stop``)."""
+"""The Python API: module functions over one default JobManager, and (from ``inside``) the
+helpers a job's own code calls (``write_output``, ``write_progress``, ``current_job``,
+``check_stop``)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,9 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from . import _extension
-from .capture import current_job, start_thread
-from .errors import JobArgumentError, JobStopped
+from . import host
+from .inside import check_stop, current_job, start_thread, write_output, write_progress
 from .manager import JobManager
-from .records import Progress, Stream
 
 __all__ = [
     "as_job",
@@ -44,8 +43,8 @@ def get_manager() -> JobManager:
     global _manager
     with _manager_lock:
         if _manager is None:
-            shell = _extension.current_shell()
-            _manager = JobManager(parent=shell) if shell is not None else JobManager()
+            default = host.default()
+            _manager = JobManager(parent=default.config_parent, host=default)
         return _manager
 
 
@@ -77,45 +76,6 @@ stop_job = _delegate("stop_job")
 remove_job = _delegate("remove_job")
 suspend_job = _delegate("suspend_job")
 resume_job = _delegate("resume_job")
-
-
-def write_output(value: Any) -> None:
-    """Write ``value`` to the current job's output stream (Write-Output). Outside a job
-    the value is shown, so code written for jobs can be tried in a cell."""
-    job = current_job()
-    if job is not None:
-        job.write_output(value)
-        return
-    shell = _extension.current_shell()
-    if shell is not None:
-        from IPython.display import display
-
-        display(value)
-    else:
-        print(repr(value))
-
-
-def write_progress(percent: float | None = None, status: str = "", activity: str = "") -> None:
-    """Report progress (Write-Progress): shown by the job's widget, kept as a record.
-    Does nothing outside a job."""
-    if percent is not None and (not isinstance(percent, int | float) or not 0 <= percent <= 100):
-        raise JobArgumentError(f"percent must be between 0 and 100, not {percent!r}")
-    job = current_job()
-    if job is None:
-        return
-    job.progress = Progress(percent, str(status), str(activity))
-    job.records.add(Stream.PROGRESS, job.progress)
-
-
-def check_stop() -> None:
-    """Raise ``JobStopped`` if a stop of the current job was asked for. A job that calls
-    this is given ``stop_grace`` seconds to stop here before a forced stop."""
-    job = current_job()
-    if job is None:
-        return
-    job.checks_stop = True
-    if job.stop_requested:
-        raise JobStopped(f"{job.name} was asked to stop")
 
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -8,7 +8,6 @@ return value and each item a generator yields become output records.
 from __future__ import annotations
 
 import ast
-import asyncio
 import inspect
 import itertools
 import linecache
@@ -21,6 +20,7 @@ from types import CodeType
 from typing import TYPE_CHECKING, Any
 
 from .errors import JobStopped
+from .host import PLAIN, Host
 from .records import Stream
 from .state import JobState
 
@@ -49,6 +49,8 @@ class CallWork(Work):
     def run(self, job: Job) -> None:
         result = self.function(*self.args, **self.kwargs)
         if inspect.iscoroutine(result):
+            import asyncio  # only now: asyncio costs tens of ms to import
+
             result = asyncio.run(result)
         if inspect.isgenerator(result):
             for item in result:
@@ -92,6 +94,8 @@ class Snapshot:
 def _evaluate(code: CodeType, namespace: dict[str, Any]) -> Any:
     result = eval(code, namespace)
     if code.co_flags & inspect.CO_COROUTINE:  # the code used top-level await
+        import asyncio
+
         result = asyncio.run(result)
     return result
 
@@ -131,15 +135,14 @@ def describe_call(function: Callable[..., Any], args: tuple, kwargs: Mapping[str
 frame_names: dict[str, str] = {}
 
 
-def format_failure(exc: BaseException) -> str:
+def format_failure(exc: BaseException, host: Host = PLAIN) -> str:
     """The traceback as the user should read it: without ipyjobs' own frames, and with
-    notebook cells named as IPython names them (``Cell In[5]``, not a temporary file)."""
-    from ._extension import cell_name
-
+    notebook cells named as the host's shell names them (``Cell In[5]``, not a temporary
+    file), or as the kernel that sent the code did."""
     summary = traceback.TracebackException.from_exception(exc)
     frames = [f for f in summary.stack if not f.filename.startswith(_PACKAGE_DIR)]
     for frame in frames:
-        name = frame_names.get(frame.filename) or cell_name(frame.filename)
+        name = frame_names.get(frame.filename) or host.cell_name(frame.filename)
         if name is not None:
             _ = frame.line  # read the source line while the real file name still finds it
             frame.filename = name
@@ -147,11 +150,14 @@ def format_failure(exc: BaseException) -> str:
     return "".join(summary.format())
 
 
-def run_work(job: Job, work: Work, call: Callable[[Callable[[], None]], None]) -> None:
+def run_work(
+    job: Job, work: Work, call: Callable[[Callable[[], None]], None], host: Host = PLAIN
+) -> None:
     """Run ``work`` for ``job`` in this thread and record how it ended.
 
     ``call`` runs the user's code; the thread backend passes one that makes the code
     interruptible by an asynchronous stop, so that nothing here can be interrupted.
+    ``host`` names the shell's cells in a failure's traceback.
     The records are collected before the final state is set: whoever sees the job
     finished sees all of its output.
     """
@@ -170,6 +176,6 @@ def run_work(job: Job, work: Work, call: Callable[[Callable[[], None]], None]) -
     else:
         outcome = JobState.COMPLETED
     if reason is not None:
-        job.records.add(Stream.ERROR, reason, format_failure(reason))
+        job.records.add(Stream.ERROR, reason, format_failure(reason, host))
     job.records.collect()
     job.set_state(outcome, reason)

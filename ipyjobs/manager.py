@@ -11,7 +11,8 @@ from traitlets import Any as AnyTrait
 from traitlets import Bool, Float, Integer, Unicode, validate
 from traitlets.config import Configurable
 
-from . import _extension, capture
+from . import capture
+from . import host as hosts
 from .backends import Backend, StartRequest, create_backend
 from .collector import Collector
 from .errors import (
@@ -84,8 +85,11 @@ class JobManager(Configurable):
             raise JobArgumentError(f"{proposal.trait.name} must be >= 0")
         return proposal.value
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, host: hosts.Host | None = None, **kwargs: Any) -> None:
+        """``host``: what the manager takes from the shell it runs in (see ``host``); by
+        default the package's, which follows a running IPython shell."""
         super().__init__(**kwargs)
+        self.host = host if host is not None else hosts.default()
         self.repository = JobRepository()
         self.collector = Collector()
         self._backends: dict[str, Backend] = {}
@@ -148,11 +152,9 @@ class JobManager(Configurable):
         if not isinstance(source, str) or not source.strip():
             raise JobArgumentError("there is no code to run")
         self._check_name(name)
-        shell = _extension.current_shell()
-        transform = shell.transform_cell if shell is not None else None
-        work = compile_code(source, _extension.user_namespace, transform)
+        work = compile_code(source, self.host.user_namespace, self.host.transform)
         if snapshot_of is not None:
-            live = _extension.user_namespace()
+            live = self.host.user_namespace()
             work.namespace = Snapshot(
                 {
                     name: snapshot_of[name] if name in snapshot_of else live[name]
@@ -222,8 +224,7 @@ class JobManager(Configurable):
 
     def _start_capture(self) -> None:
         if not self._capturing:
-            shell = _extension.current_shell()
-            capture.acquire(shell.display_pub if shell is not None else None)
+            capture.acquire(self.host.display_publisher())
             self._capturing = True
 
     # -- finding --------------------------------------------------------------------------
@@ -280,7 +281,7 @@ class JobManager(Configurable):
         options = ReceiveOptions(keep, wait, auto_remove, no_recurse, location, timeout, raw)
         options.check()
         jobs = self._jobs(refs)
-        received = receive(jobs, options, self._changed)
+        received = receive(jobs, options, self._changed, self.host)
         if auto_remove:
             self.remove_job(*[job for job in jobs if job.finished])
         return received

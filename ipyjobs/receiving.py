@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import JobArgumentError, JobNotFoundError
+from .host import Host
 from .job import Job, check_timeout, wait_jobs, walk
 from .replay import replay
 
@@ -39,11 +40,11 @@ class ReceiveOptions:
 
 
 def receive(
-    jobs: list[Job], options: ReceiveOptions, handed_over: Callable[[Job], None]
+    jobs: list[Job], options: ReceiveOptions, handed_over: Callable[[Job], None], host: Host
 ) -> list[Any]:
     """Hand over the jobs' unreceived records: the output values (or, ``raw``, the
-    records), the rest replayed here in order. ``handed_over`` hears of each job that
-    gave something."""
+    records), the rest replayed here in order (displays through ``host``).
+    ``handed_over`` hears of each job that gave something."""
     location = options.location
     if location is not None:
         known = [job.location for job in walk(jobs) if not job.child_jobs]
@@ -55,7 +56,7 @@ def receive(
     def hand_over() -> None:
         for job in jobs:
             records = job.take_records(options.keep, options.no_recurse, location)
-            received.extend(records if options.raw else replay(records))
+            received.extend(records if options.raw else replay(records, host))
             if records:
                 handed_over(job)
 

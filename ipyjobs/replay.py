@@ -6,18 +6,18 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
-from . import _extension
+from .host import PLAIN, Host
 from .records import TEXT_STREAMS, Record, Stream
 
 
-def replay(records: Iterable[Record]) -> list[Any]:
+def replay(records: Iterable[Record], host: Host = PLAIN) -> list[Any]:
     """Write text to stdout/stderr, show displays, warnings and errors as IPython shows
     them, and return the output values. Progress is not replayed (it is a live report,
     kept for ``raw`` receives and the widgets).
 
     A kernel buffers stdout and stderr apart and sends each when it likes, so the order
     between them would be lost (o1, e1, o2 arrives as o1 o2, then e1): the stream being
-    left is flushed at each change, and both before a display."""
+    left is flushed at each change, and both before a display. ``host`` shows displays."""
     outputs: list[Any] = []
     written: Any = None  # the stream written last and not flushed since
     for record in records:
@@ -32,7 +32,7 @@ def replay(records: Iterable[Record]) -> list[Any]:
             written.flush()
             written = None
         if stream is Stream.DISPLAY:
-            _display(record.value)
+            host.show_display(record.value)
             continue
         target.write(record.value if stream in TEXT_STREAMS else _shown(record))
         written = target
@@ -44,12 +44,3 @@ def replay(records: Iterable[Record]) -> list[Any]:
 def _shown(record: Record) -> str:
     """A warning or error as replayed: its formatted text (the traceback)."""
     return record.text or f"{record.value!r}\n"
-
-
-def _display(bundle: dict[str, Any]) -> None:
-    if _extension.current_shell() is not None:
-        from IPython.display import publish_display_data
-
-        publish_display_data(bundle["data"], bundle.get("metadata") or {})
-    else:
-        print(bundle["data"].get("text/plain", ""))

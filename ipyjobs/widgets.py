@@ -187,7 +187,7 @@ class JobWidget(w.VBox):
         from .replay import replay
 
         with self.received:
-            for value in replay(self.job.take_records()):
+            for value in replay(self.job.take_records(), self.manager.host):
                 display(value)
 
     def _remove(self) -> None:
@@ -352,11 +352,3 @@ def hub(manager: JobManager) -> WidgetHub:
     if manager not in _hubs:
         _hubs[manager] = WidgetHub(manager)
     return _hubs[manager]
-
-
-def in_notebook() -> bool:
-    """True in a kernel whose frontend can show widgets (not terminal IPython)."""
-    from ._extension import current_shell
-
-    shell = current_shell()
-    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"

@@ -98,3 +98,9 @@ def write_then_hold_the_gil() -> None:
 
 def parent_pid() -> int:
     return os.getppid()
+
+
+def loaded_modules() -> list[str]:
+    import sys
+
+    return sorted(sys.modules)

@@ -24,6 +24,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from .. import host
 from ..execution import CodeWork, Snapshot, Work
 from .shipping import PackedWork, StandInJob, drain, pickled_reason, unpack_work
 
@@ -56,14 +57,8 @@ class _OnTheEngine(Work):
 
 
 def _engine_namespace() -> dict[str, Any]:
-    from IPython import get_ipython
-
-    shell = get_ipython()
-    if shell is not None:
-        return shell.user_ns
-    import __main__
-
-    return __main__.__dict__
+    """The engine's user namespace (its shell's, through the package's host)."""
+    return host.default().user_namespace()
 
 
 def _interrupted(signum: int, frame: Any) -> None:
@@ -148,7 +143,6 @@ class Outcome(NamedTuple):
 def run(task: dict[str, Any]) -> Outcome:
     """Run one child job's work here."""
     from ipyparallel.datapub import publish_data
-    from IPython import get_ipython
 
     from .. import capture
     from ..errors import JobStopped
@@ -161,11 +155,10 @@ def run(task: dict[str, Any]) -> Outcome:
     def send(kind: str, value: Any) -> None:
         publish_data({f"{KEY}{next(keys)}": (kind, value)})
 
-    shell = get_ipython()
     flusher = _the_flusher()
     engine_handler = signal.signal(signal.SIGINT, _interrupted)
     engine_cwd = os.getcwd()
-    capture.acquire(shell.display_pub if shell is not None else None)
+    capture.acquire(host.default().display_publisher())
     try:
         flusher.follow(job, send)
         work = _OnTheEngine(task["work"], task["cwd"], task["kernel_cwd"])

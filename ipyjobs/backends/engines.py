@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
-from .._extension import cell_name
 from ..errors import EnginesUnavailableError, JobStateError
 from ..records import Stream
 from ..state import JobState
@@ -103,7 +102,9 @@ class EnginesBackend:
         request.prepared["engines"] = {
             location(engine, hosts.get(engine)): engine for engine in engines
         }
-        request.prepared["payload"] = pack_work(request, "a remote job", cell_name)
+        request.prepared["payload"] = pack_work(
+            request, "a remote job", self.manager.host.cell_name
+        )
         request.prepared["kernel_cwd"] = os.getcwd()
 
     def _least_busy(self, available: list[int]) -> int:

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
-from .._extension import cell_name
 from ..errors import JobArgumentError, JobStateError
 from ..records import Stream
 from ..state import JobState
@@ -124,7 +123,9 @@ class ProcessBackend:
             raise JobArgumentError("engines= needs the engines backend")
         if request.cwd is not None and not os.path.isdir(request.cwd):
             raise JobArgumentError(f"cwd {request.cwd!r} is not a directory")
-        request.prepared["payload"] = pack_work(request, "a process job", cell_name)
+        request.prepared["payload"] = pack_work(
+            request, "a process job", self.manager.host.cell_name
+        )
 
     def locations(self, request: StartRequest) -> list[str]:
         return ["localhost"]

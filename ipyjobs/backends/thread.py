@@ -27,6 +27,7 @@ from ..capture import install as install_capture
 from ..capture import job_context
 from ..errors import JobArgumentError, JobStateError, JobStopped
 from ..execution import Work, run_work
+from ..host import PLAIN, Host
 from ..state import JobState
 
 if TYPE_CHECKING:
@@ -70,12 +71,13 @@ class _Worker:
         # ask the pool for the next, before start() returns.
 
     def _main(self, task: _Task | None) -> None:
+        host = self.pool.host
         while True:
             while task is not None:
                 job, work = task
                 try:
                     with job_context(job):
-                        run_work(job, work, lambda code, job=job: self._call(job, code))
+                        run_work(job, work, lambda code, job=job: self._call(job, code), host)
                 except BaseException as error:  # ipyjobs' own bug: the worker carries on
                     log.exception("ipyjobs: worker failed running %s", job.name)
                     job.set_state(JobState.FAILED, error)
@@ -128,8 +130,11 @@ class _Worker:
 class WorkerPool:
     """A cached pool of workers with an optional throttle limit."""
 
-    def __init__(self, throttle_limit: int = 0, idle_timeout: float = 30.0) -> None:
+    def __init__(
+        self, throttle_limit: int = 0, idle_timeout: float = 30.0, host: Host = PLAIN
+    ) -> None:
         self.throttle_limit = throttle_limit
+        self.host = host  # names the shell's cells in a failed job's traceback
         self.idle_timeout = idle_timeout
         self._lock = threading.Lock()
         self._workers: set[_Worker] = set()
@@ -236,7 +241,7 @@ class ThreadBackend:
 
     def __init__(self, manager: JobManager) -> None:
         self.manager = manager
-        self.pool = WorkerPool(manager.throttle_limit)
+        self.pool = WorkerPool(manager.throttle_limit, host=manager.host)
         manager.observe(lambda change: self.pool.set_throttle_limit(change.new), "throttle_limit")
 
     def check(self, request: StartRequest) -> None:

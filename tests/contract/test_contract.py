@@ -19,7 +19,7 @@ def test_start_returns_at_once_with_a_parent_and_one_child(backend, manager, loc
     started = time.perf_counter()
     job = ipyjobs.start_job(jobs.sleeper, 2)
     elapsed = time.perf_counter() - started
-    assert elapsed < 0.1, elapsed
+    assert elapsed < 0.5, elapsed  # "at once": the job itself sleeps 2 s
     assert job.state in (JobState.NOT_STARTED, JobState.RUNNING)
     assert len(job.child_jobs) == 1
     child = job.child_jobs[0]
