@@ -29,7 +29,7 @@ from typing import Any
 log = logging.getLogger("ipyjobs")
 
 #: What the server imports once, so that each child starts with it.
-PRELOAD = ["ipyjobs.backends.process_child", "cloudpickle"]
+PRELOAD = ["ipyjobs.backends.forkserver", "ipyjobs.backends.process_child", "cloudpickle"]
 
 
 class _Popen(popen_forkserver.Popen):

@@ -2,7 +2,7 @@
 
 The child uses ipyjobs' own capture: its ``sys.stdout`` is the same router, writing into
 a stand-in job's inbox list. A write sends the inbox to the kernel over the pipe itself
-when the last send is older than ``FLUSH_INTERVAL`` seconds, and a flusher thread sends
+when the last send is older than ``FLUSH_INTERVAL`` seconds, and a helper thread sends
 what writes left behind, so output is at most one interval late and never waits for a
 second thread to get the GIL. Messages to the kernel are tuples:
 
@@ -17,6 +17,7 @@ gone, even killed with SIGKILL), the child exits at once.
 
 from __future__ import annotations
 
+import _thread
 import os
 import signal
 import sys
@@ -26,17 +27,18 @@ from typing import Any
 
 import cloudpickle
 
+from .. import capture  # imported here, so the forkserver preloads them all
+from ..errors import JobStopped
+from ..execution import run_work
 from .shipping import StandInJob, drain, pickled_reason, unpack_work
 
 FLUSH_INTERVAL = 0.05
 
+capture.prepare()  # in the forkserver, once: each child then installs the routers at once
+
 
 def main(connection: Any, payload: bytes) -> None:
     """Entry point of the child process (started by the forkserver)."""
-    from .. import capture
-    from ..errors import JobStopped
-    from ..execution import run_work
-
     task = cloudpickle.loads(payload)
     task["work"] = unpack_work(task["work"])  # unpickled here, in the job's process
     job = StandInJob(task["name"], task["location"])
@@ -79,20 +81,18 @@ def main(connection: Any, payload: bytes) -> None:
 
     job.records.inbox = send_as_written
 
-    def flusher() -> None:
-        """Sends what writes left behind (those within the interval of a send)."""
-        while True:
-            time.sleep(FLUSH_INTERVAL)
-            flush()
-
-    def listener() -> None:
+    def keep_the_pipe() -> None:
+        """The child's one helper thread (a second one cost a start each job): it reads
+        what the kernel sends, a stop or the end of the pipe when the kernel is gone, and
+        every ``FLUSH_INTERVAL`` sends what writes left behind (those within the
+        interval of a send)."""
         while True:
             try:
-                message = connection.recv()
+                if connection.poll(FLUSH_INTERVAL) and connection.recv()[0] == "stop":
+                    job.stop_requested = True
             except (EOFError, OSError):
                 os._exit(70)  # the kernel is gone: leave nothing behind
-            if message[0] == "stop":
-                job.stop_requested = True
+            flush()
 
     def interrupted(signum: int, frame: Any) -> None:
         raise JobStopped(f"{job.name} was interrupted")
@@ -102,8 +102,9 @@ def main(connection: Any, payload: bytes) -> None:
         if task["cwd"]:
             os.chdir(task["cwd"])
         capture.install()
-        threading.Thread(target=listener, daemon=True).start()
-        threading.Thread(target=flusher, daemon=True).start()
+        # A bare thread: threading.Thread.start waits for it to run (half a millisecond
+        # of a job's start); this one needs no join, as the process ends with the work.
+        _thread.start_new_thread(keep_the_pipe, ())
         with sending:
             connection.send(("running",))
         with capture.job_context(job):  # type: ignore[arg-type]
