@@ -46,6 +46,7 @@ bench: $(VENV)/.installed-test
 	$(PY) benchmarks/processes.py
 	$(PY) benchmarks/widgets.py
 	$(PY) benchmarks/engines.py
+	$(PY) benchmarks/imports.py
 
 clean:
 	rm -rf $(VENV) docs/_build test-artifacts

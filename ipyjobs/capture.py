@@ -123,7 +123,7 @@ class StreamRouter:
 
     Use ``StreamRouter.wrap(stream)``: it makes a subclass that forwards every other
     attribute of the wrapped stream (ipykernel calls ``sys.stdout.set_parent()`` at each
-    execute, and only if it exists: FACTS.md). Forwarding with properties rather than
+    execute, and only if it exists). Forwarding with properties rather than
     ``__getattr__`` keeps the lookup of ``write`` that ``print`` does on the fast path.
     """
 

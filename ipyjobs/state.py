@@ -62,7 +62,7 @@ class JobStateInfo:
 
 
 def derive_parent_state(children: Iterable[JobState]) -> JobState:
-    """A parent ("executive") job's state, from its children's (DESIGN §1)."""
+    """A parent ("executive") job's state, from its children's (docs/user-guide.md)."""
     states = list(children)
     if len(states) == 1:
         return states[0]  # a local job's parent simply mirrors its one child

@@ -1,7 +1,7 @@
 """Live job widgets for notebooks: one per job shown as a cell result, and a live table.
 
 One updater thread refreshes every live widget at most once per ``update_interval``
-(FACTS.md: the server drops iopub traffic above 1000 messages/s, for good), batching each
+(the Jupyter server drops iopub traffic above 1000 messages/s, for good), batching each
 widget's trait changes with ``hold_sync()`` and sending only what changed. Job output is
 shown from the record buffer's bounded tail as HTML, never through ``Output`` widgets from
 threads (they lose appends and re-send everything). A widget's ``text/plain`` and

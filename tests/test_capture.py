@@ -1,4 +1,4 @@
-"""Each job's output goes to its own records (DESIGN §3)."""
+"""Each job's output goes to its own records."""
 
 from __future__ import annotations
 

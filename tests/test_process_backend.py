@@ -1,4 +1,4 @@
-"""What only process jobs do (DESIGN §4): isolation, copies, the stop ladder, suspend,
+"""What only process jobs do: isolation, copies, the stop ladder, suspend,
 crash reasons, and nothing left behind."""
 
 from __future__ import annotations

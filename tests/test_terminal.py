@@ -1,4 +1,4 @@
-"""Terminal IPython through a pty, as a person sees it (DESIGN §7, issue: notices)."""
+"""Terminal IPython through a pty, as a person sees it (notices, capture at the prompt)."""
 
 from __future__ import annotations
 

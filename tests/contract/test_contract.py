@@ -1,4 +1,5 @@
-"""What every backend must do (DESIGN §1-5), run once per backend."""
+"""What every backend must do (the model, records, receive, capture, the API), run once
+per backend."""
 
 from __future__ import annotations
 
