@@ -1,9 +1,11 @@
 # Two commands for a new user: `make demo` and `make test`.
 PYTHON ?= python3
-VENV   := .venv
+VENV   ?= .venv
 PY     := $(VENV)/bin/python
+# `make test-min` installs with this constraints file (the lowest versions allowed).
+CONSTRAINTS ?=
 
-.PHONY: demo test lint docs notebooks chromium bench clean
+.PHONY: demo test test-min lint docs notebooks chromium bench clean
 
 $(VENV)/.installed-demo: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -11,10 +13,10 @@ $(VENV)/.installed-demo: pyproject.toml
 	$(PY) -m pip install --quiet -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml
+$(VENV)/.installed-test: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,engines]'
+	$(PY) -m pip install --quiet $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e '.[test,engines]'
 	touch $@ $(VENV)/.installed-demo
 
 demo: $(VENV)/.installed-demo
@@ -41,6 +43,10 @@ test: $(VENV)/.installed-test chromium lint docs
 	$(PY) -m pytest -s -q
 	$(PY) -m pytest -q --nbval --nbval-sanitize-with notebooks/nbval-sanitize.cfg notebooks/
 
+# Every test again, against the lowest versions pyproject.toml allows, in .venv-min.
+test-min:
+	$(MAKE) --no-print-directory test VENV=.venv-min CONSTRAINTS=constraints-min.txt
+
 bench: $(VENV)/.installed-test
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/processes.py
@@ -49,4 +55,4 @@ bench: $(VENV)/.installed-test
 	$(PY) benchmarks/imports.py
 
 clean:
-	rm -rf $(VENV) docs/_build test-artifacts
+	rm -rf .venv .venv-min docs/_build test-artifacts
