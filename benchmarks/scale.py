@@ -1,0 +1,194 @@
+"""ipyjobs at scale: 10 000 jobs held, each measure against a baseline in the same run.
+
+(a) lookups with 10 000 finished jobs held against the same lookups with 100: by id, by
+    exact name (targets <= 3x), and ``get_job(state=...)`` against a list comprehension
+    over as many plain objects (target <= 3x);
+(b) a start/wait/receive/remove loop with 10 000 jobs held against the same loop with 100
+    (linear: target <= 3x per job);
+(c) memory per finished, fully received job and per removed job (tracemalloc; target
+    <= 2 KB and ~0);
+(d) thread job start (until the function runs) against ``ThreadPoolExecutor.submit`` on
+    idle workers (target <= 3x) and a fresh ``threading.Thread`` start+join (<= 0.5x),
+    and the worker threads 10 000 back-to-back starts leave.
+Run: ``python benchmarks/scale.py``.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import sys
+import threading
+import time
+import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
+
+import ipyjobs
+
+HELD = 10_000
+FEW = 100
+
+
+def fresh_manager(held: int) -> ipyjobs.JobManager:
+    manager = ipyjobs.JobManager()
+    ipyjobs.set_manager(manager)
+    for _ in range(held):
+        job = manager.start_job(int)
+        job.wait_until_finished(10)
+        job.receive()
+    return manager
+
+
+def per_call(function, rounds: int = 2000) -> float:
+    """Median seconds per call, over 5 repeats of ``rounds`` calls."""
+    times = []
+    for _ in range(5):
+        started = time.perf_counter()
+        for _ in range(rounds):
+            function()
+        times.append((time.perf_counter() - started) / rounds)
+    return statistics.median(times)
+
+
+def lookups(held: int) -> dict[str, float]:
+    manager = fresh_manager(held)
+    last = manager.get_job()[-1]
+    result = {
+        "id": per_call(lambda: manager.get_job(last.id)),
+        "name": per_call(lambda: manager.get_job(last.name)),
+        "state": per_call(lambda: manager.get_job(state="Running"), rounds=20),
+    }
+    manager.shutdown()
+    return result
+
+
+class Plain:
+    __slots__ = ("state",)
+
+    def __init__(self) -> None:
+        self.state = "Completed"
+
+
+def comprehension_baseline(count: int) -> float:
+    plain = [Plain() for _ in range(count)]
+    return per_call(lambda: [p for p in plain if p.state == "Running"], rounds=20)
+
+
+def loop_per_job(held: int, jobs: int = 500) -> float:
+    manager = fresh_manager(held)
+
+    def one() -> None:
+        job = manager.start_job(int)
+        manager.wait_job(job)
+        manager.receive_job(job)
+        manager.remove_job(job)
+
+    result = per_call(one, rounds=jobs)
+    manager.shutdown()
+    return result
+
+
+def memory_per_job(count: int = 2000) -> tuple[float, float]:
+    manager = fresh_manager(10)  # warm: workers, collector, imports
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    jobs = []
+    for _ in range(count):
+        job = manager.start_job(int)
+        job.wait_until_finished(10)
+        job.receive()
+        jobs.append(job.id)
+    gc.collect()
+    held = (tracemalloc.get_traced_memory()[0] - before) / count
+    manager.remove_job(*jobs)
+    gc.collect()
+    removed = (tracemalloc.get_traced_memory()[0] - before) / count
+    tracemalloc.stop()
+    manager.shutdown()
+    return held, removed
+
+
+def thread_start() -> tuple[float, float, float, int]:
+    manager = fresh_manager(0)
+    ran = threading.Event()
+
+    def mark() -> None:
+        ran.set()
+
+    def ours() -> float:
+        ran.clear()
+        started = time.perf_counter()
+        job = manager.start_job(mark)
+        ran.wait(10)
+        elapsed = time.perf_counter() - started
+        job.wait_until_finished(10)
+        return elapsed
+
+    executor = ThreadPoolExecutor(max_workers=4)
+
+    def pool() -> float:
+        ran.clear()
+        started = time.perf_counter()
+        future = executor.submit(mark)
+        ran.wait(10)
+        elapsed = time.perf_counter() - started
+        future.result()
+        return elapsed
+
+    def fresh_thread() -> float:
+        started = time.perf_counter()
+        thread = threading.Thread(target=mark)
+        thread.start()
+        thread.join()
+        return time.perf_counter() - started
+
+    for _ in range(50):  # warm all three
+        ours(), pool(), fresh_thread()
+    rounds = [[ours(), pool(), fresh_thread()] for _ in range(500)]
+    executor.shutdown()
+    medians = [statistics.median(column) for column in zip(*rounds, strict=True)]
+    for _ in range(HELD):  # back to back: each waits for the last
+        manager.start_job(int).wait_until_finished(10)
+    workers = len(manager.backend("thread").pool.threads())
+    manager.shutdown()
+    return medians[0], medians[1], medians[2], workers
+
+
+def main() -> int:
+    few, many = lookups(FEW), lookups(HELD)
+    baseline = comprehension_baseline(HELD)
+    print(
+        f"get_job(id)     {FEW}: {few['id'] * 1e6:8.1f} us   {HELD}: {many['id'] * 1e6:8.1f} us"
+        f"   {many['id'] / few['id']:5.2f}x (target <= 3)"
+    )
+    print(
+        f"get_job(name)   {FEW}: {few['name'] * 1e6:8.1f} us   {HELD}: "
+        f"{many['name'] * 1e6:8.1f} us   {many['name'] / few['name']:5.2f}x (target <= 3)"
+    )
+    print(
+        f"get_job(state=) {HELD}: {many['state'] * 1e6:8.1f} us   list comprehension: "
+        f"{baseline * 1e6:8.1f} us   {many['state'] / baseline:5.2f}x (target <= 3)"
+    )
+    loop_few, loop_many = loop_per_job(FEW), loop_per_job(HELD)
+    print(
+        f"start/wait/receive/remove per job  {FEW} held: {loop_few * 1e6:7.1f} us   "
+        f"{HELD} held: {loop_many * 1e6:7.1f} us   {loop_many / loop_few:5.2f}x (target <= 3)"
+    )
+    held, removed = memory_per_job()
+    print(
+        f"memory per finished, received job: {held:7.0f} B (target <= 2048); "
+        f"per removed job: {removed:5.0f} B"
+    )
+    ours, pool, fresh, workers = thread_start()
+    print(
+        f"thread job start {ours * 1e6:6.1f} us; ThreadPoolExecutor.submit {pool * 1e6:6.1f} us"
+        f" ({ours / pool:4.2f}x, target <= 3); Thread start+join {fresh * 1e6:6.1f} us "
+        f"({ours / fresh:4.2f}x, target <= 0.5)"
+    )
+    print(f"worker threads after {HELD} back-to-back starts: {workers}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
