@@ -33,12 +33,14 @@ class Collector:
         self._thread: threading.Thread | None = None
         self._closing = False
         self._wake = threading.Event()  # a job to watch came while the thread lingers
+        self._lingering = False
 
     def watch(self, job: Job) -> None:
         with self._lock:
             self._jobs.append(job)
             self._closing = False
-            self._wake.set()
+            if self._lingering:  # only then is the thread asleep for longer than a tick
+                self._wake.set()
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._main, name="ipyjobs-collector", daemon=True
@@ -67,8 +69,11 @@ class Collector:
                 self._jobs = [job for job in self._jobs if not job.finished]
                 if self._jobs:
                     idle_since = None
+                    self._lingering = False
                     continue
                 idle_since = idle_since or time.monotonic()
+                self._lingering = True
                 if self._closing or time.monotonic() - idle_since >= LINGER:
                     self._thread = None
+                    self._lingering = False
                     return

@@ -151,13 +151,20 @@ def format_failure(exc: BaseException, host: Host = PLAIN) -> str:
 
 
 def run_work(
-    job: Job, work: Work, call: Callable[[Callable[[], None]], None], host: Host = PLAIN
+    job: Job,
+    work: Work,
+    call: Callable[[Callable[[], None]], None],
+    host: Host = PLAIN,
+    ending: Callable[[], None] | None = None,
 ) -> None:
     """Run ``work`` for ``job`` in this thread and record how it ended.
 
     ``call`` runs the user's code; the thread backend passes one that makes the code
     interruptible by an asynchronous stop, so that nothing here can be interrupted.
-    ``host`` names the shell's cells in a failure's traceback.
+    ``host`` names the shell's cells in a failure's traceback. ``ending`` is called once
+    the work is over and its records collected, just before the final state is set: the
+    thread backend frees its worker there, so whoever sees the job finished finds the
+    worker free for the next job.
     The records are collected before the final state is set: whoever sees the job
     finished sees all of its output.
     """
@@ -178,4 +185,6 @@ def run_work(
     if reason is not None:
         job.records.add(Stream.ERROR, reason, format_failure(reason, host))
     job.records.collect()
+    if ending is not None:
+        ending()
     job.set_state(outcome, reason)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("ipyjobs")
 
 StateCallback = Callable[["Job", JobState, JobState], object]
+_making_records = threading.Lock()  # makes a parent's record buffer once
 
 
 class JobController(Protocol):
@@ -55,6 +56,37 @@ class Runner(Protocol):
 class Job:
     """A background job. Parents hold ``child_jobs``; children do the work."""
 
+    # Slots, a Condition made only when someone waits, and a parent's record buffer made
+    # only if it is used: a finished job held in a session of thousands costs little.
+    __slots__ = (
+        "__weakref__",
+        "_callbacks",
+        "_condition",
+        "_instance_id",
+        "_lock",
+        "_memory_limit",
+        "_reason",
+        "_records",
+        "_state",
+        "begin_time",
+        "checks_stop",
+        "child_jobs",
+        "command",
+        "controller",
+        "end_time",
+        "has_output",
+        "id",
+        "job_type",
+        "last_output",
+        "location",
+        "name",
+        "parent",
+        "progress",
+        "removed",
+        "runner",
+        "stop_requested",
+    )
+
     def __init__(
         self,
         id: int,
@@ -76,7 +108,9 @@ class Job:
         self.child_jobs: list[Job] = []
         self.begin_time: datetime | None = None
         self.end_time: datetime | None = None
-        self.records = RecordBuffer(self, memory_limit)
+        self._memory_limit = memory_limit
+        # A child records what its work produces; a parent's buffer waits until used.
+        self._records = RecordBuffer(self, memory_limit) if parent is not None else None
         #: True once a stop was asked for; ``check_stop()`` in the job raises then.
         self.stop_requested = False
         #: True once the job's code called ``check_stop()``: it cooperates, so a stop
@@ -91,10 +125,29 @@ class Job:
         self.removed = False
         self._state = JobState.NOT_STARTED
         self._reason: BaseException | None = None
-        self._condition = threading.Condition()
-        self._callbacks: list[StateCallback] = []
+        #: Guards the state. Its Condition (for waiting) is made by the first waiter.
+        self._lock = threading.Lock()
+        self._condition: threading.Condition | None = None
+        self._callbacks: list[StateCallback] | None = None
         if parent is not None:
             parent.child_jobs.append(self)
+
+    @property
+    def records(self) -> RecordBuffer:
+        """The job's record buffer (see ``records.RecordBuffer``)."""
+        records = self._records
+        if records is None:
+            with _making_records:  # not the state lock: this may be read while it is held
+                if self._records is None:
+                    self._records = RecordBuffer(self, self._memory_limit)
+                records = self._records
+        return records
+
+    def _waiting(self) -> threading.Condition:
+        """The job's one Condition, over its state lock; call with the lock held."""
+        if self._condition is None:
+            self._condition = threading.Condition(self._lock)
+        return self._condition
 
     # -- attributes -----------------------------------------------------------------------
     @property
@@ -115,7 +168,7 @@ class Job:
 
     @property
     def state_info(self) -> JobStateInfo:
-        with self._condition:
+        with self._lock:
             return JobStateInfo(self._state, self._reason)
 
     @property
@@ -125,7 +178,10 @@ class Job:
     @property
     def has_more_data(self) -> bool:
         """True exactly while unreceived records exist, here or in a child."""
-        return self.records.has_data() or any(c.has_more_data for c in self.child_jobs)
+        records = self._records
+        return (records is not None and records.has_data()) or any(
+            c.has_more_data for c in self.child_jobs
+        )
 
     def __repr__(self) -> str:
         return f"<{self.job_type} {self.id} {self.name!r} {self._state.value}>"
@@ -140,12 +196,14 @@ class Job:
         """Call ``callback(job, previous, new)`` after each state change, outside any lock.
         An exception in a callback (any ``BaseException``, ``SystemExit`` included) is
         logged, never raised into the job or whoever changed its state."""
-        with self._condition:
+        with self._lock:
+            if self._callbacks is None:
+                self._callbacks = []
             self._callbacks.append(callback)
 
     def remove_state_callback(self, callback: StateCallback) -> None:
-        with self._condition:
-            if callback in self._callbacks:
+        with self._lock:
+            if self._callbacks and callback in self._callbacks:
                 self._callbacks.remove(callback)
 
     def set_state(
@@ -165,7 +223,7 @@ class Job:
     def _change_state(
         self, decide: Callable[[], tuple[JobState, BaseException | None] | None]
     ) -> bool:
-        with self._condition:
+        with self._lock:
             previous = self._state
             if previous.finished:
                 return False
@@ -181,7 +239,10 @@ class Job:
                     self.begin_time = self.end_time
             elif self.begin_time is None and new is not JobState.NOT_STARTED:
                 self.begin_time = datetime.now()
-            self._condition.notify_all()
+            if self._condition is not None:
+                self._condition.notify_all()
+                if new.finished:  # its waiters need it no more; later ones never wait
+                    self._condition = None
             callbacks = list(self._callbacks) if self._callbacks else ()
         for callback in callbacks:
             try:
@@ -194,6 +255,9 @@ class Job:
 
     def _derive_state(self) -> None:
         def decide() -> tuple[JobState, BaseException | None]:
+            if len(self.child_jobs) == 1:  # a local job: the parent mirrors its child
+                (child,) = self.child_jobs
+                return child._state, child._reason
             states = [child._state for child in self.child_jobs]
             reason = next((c._reason for c in self.child_jobs if c._state is JobState.FAILED), None)
             return derive_parent_state(states), reason
@@ -207,20 +271,22 @@ class Job:
 
     def wait_until_finished(self, timeout: float | None = None) -> bool:
         """Block until Completed, Failed or Stopped (a suspended job is not finished)."""
-        with self._condition:
-            return self._condition.wait_for(lambda: self._state.finished, timeout)
+        with self._lock:
+            if self._state.finished:
+                return True
+            return self._waiting().wait_for(lambda: self._state.finished, timeout)
 
     def result(self, timeout: float | None = None) -> Any:
         """Wait, then return the last output value or raise the failure. Consumes no
         records. A parent with several children returns a list, one per child."""
         check_timeout(timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._condition:
+        with self._lock:
             while not self._state.finished:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise TimeoutError(f"{self.name} did not finish within {timeout} s")
-                self._condition.wait(remaining)
+                self._waiting().wait(remaining)
         if self._state is JobState.FAILED:
             assert self._reason is not None
             raise self._reason
@@ -244,8 +310,8 @@ class Job:
     ) -> list[Record]:
         """This job's unreceived records, then each child's in child order."""
         records: list[Record] = []
-        if location is None or self.location == location:
-            records += self.records.take(keep)
+        if self._records is not None and (location is None or self.location == location):
+            records += self._records.take(keep)
         if not no_recurse:
             for child in self.child_jobs:
                 records += child.take_records(keep, location=location)
@@ -256,7 +322,8 @@ class Job:
         last output value, its progress and its runner. A user may still hold the Job;
         what it produced must not stay alive through it."""
         self.removed = True
-        self.records.close()
+        if self._records is not None:
+            self._records.close()
         self.last_output, self.has_output = None, False
         self.progress = None
         self.runner = None

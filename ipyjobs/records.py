@@ -16,7 +16,6 @@ import shutil
 import tempfile
 import threading
 import weakref
-from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -98,15 +97,33 @@ _ENCODING = ("utf-8", "surrogatepass")  # Python text may hold lone surrogates
 class RecordBuffer:
     """The ordered, unreceived records of one job."""
 
+    # Slots: thousands of finished jobs are held, each with a buffer (an instance dict
+    # and a deque cost more than everything else a finished job keeps).
+    __slots__ = (
+        "__weakref__",
+        "_cleanup",
+        "_entries",
+        "_folder",
+        "_lock",
+        "_spill",
+        "_spill_end",
+        "_text_in_memory",
+        "job",
+        "memory_limit",
+        "pending",
+        "tail",
+        "version",
+    )
+    #: How many of the last characters of text ``tail`` keeps.
+    tail_limit = 4000
+
     def __init__(self, job: Job, memory_limit: int = 1 << 20) -> None:
         self.job = job
         self.memory_limit = memory_limit
         #: Lock-free inbox written by the job (see the module docstring).
         self.pending: list[Any] = []
-        #: What the job's writes call: the inbox's own append, the cheapest there is.
-        self.inbox = self.pending.append
         self._lock = threading.Lock()
-        self._entries: deque[_Entry] = deque()
+        self._entries: list[_Entry] = []
         self._text_in_memory = 0
         self._spill: IO[bytes] | None = None
         self._spill_end = 0
@@ -114,9 +131,14 @@ class RecordBuffer:
         self._cleanup: weakref.finalize | None = None
         #: The last characters of text the job wrote, received or not (for live views).
         self.tail = ""
-        self.tail_limit = 4000
         #: Grows whenever records arrive or are received: a cheap "anything new?" check.
         self.version = 0
+
+    @property
+    def inbox(self) -> Any:
+        """What the job's writes call: the inbox's own append, the cheapest there is
+        (made when a job starts, not kept: a held job is smaller without it)."""
+        return self.pending.append
 
     # -- writing ------------------------------------------------------------------------
     def add(self, stream: Stream, value: Any, text: str | None = None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 import itertools
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -26,12 +26,18 @@ def name_matches(pattern: str, name: str) -> bool:
 
 
 class JobRepository:
-    """Every job of a session, parents and children, in id order."""
+    """Every job of a session, parents and children, in id order, indexed so that a ref
+    by id, exact name or Job is found in constant time however many jobs are held (only
+    a pattern looks at every job)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
-        self._jobs: dict[int, Job] = {}
+        self._jobs: dict[int, Job] = {}  # every job, by id (dicts keep insertion order)
+        self._parents: dict[int, Job] = {}
+        # Lower-cased name: its job, or its jobs in id order when several share it (most
+        # names are unique, and a list for each would double what the index holds).
+        self._by_name: dict[str, Job | list[Job]] = {}
 
     def reserve_ids(self, count: int) -> list[int]:
         """``count`` consecutive ids: a parent's, then its children's."""
@@ -40,19 +46,36 @@ class JobRepository:
 
     def add(self, parent: Job) -> None:
         with self._lock:
-            self._jobs[parent.id] = parent
-            for child in parent.child_jobs:
-                self._jobs[child.id] = child
+            self._parents[parent.id] = parent
+            for job in walk([parent]):
+                self._jobs[job.id] = job
+                key = job.name.lower()
+                named = self._by_name.get(key)
+                if named is None:
+                    self._by_name[key] = job
+                elif isinstance(named, list):
+                    named.append(job)
+                else:
+                    self._by_name[key] = [named, job]
 
     def discard(self, parent: Job) -> None:
         with self._lock:
+            self._parents.pop(parent.id, None)
             for job in walk([parent]):
-                self._jobs.pop(job.id, None)
+                if self._jobs.pop(job.id, None) is None:
+                    continue
+                key = job.name.lower()
+                named = self._by_name[key]
+                if isinstance(named, list):
+                    named.remove(job)
+                    if len(named) == 1:
+                        self._by_name[key] = named[0]
+                else:
+                    del self._by_name[key]
 
     def all(self, include_children: bool = False) -> list[Job]:
         with self._lock:
-            jobs = list(self._jobs.values())
-        return jobs if include_children else [j for j in jobs if j.parent is None]
+            return list((self._jobs if include_children else self._parents).values())
 
     def resolve(self, refs: Iterable[Any], include_children: bool = False) -> list[Job]:
         """The jobs ``refs`` name, each once, in the order named.
@@ -62,15 +85,14 @@ class JobRepository:
         matching nothing just adds nothing (as Get-Job -Name does).
         """
         found: dict[int, Job] = {}
-        everything = self.all(include_children=True)
         for ref in _flatten(refs):
-            for job in self._match(ref, everything, include_children):
+            for job in self._match(ref, include_children):
                 found.setdefault(job.id, job)
         return list(found.values())
 
-    def _match(self, ref: Any, everything: list[Job], include_children: bool) -> list[Job]:
+    def _match(self, ref: Any, include_children: bool) -> list[Job]:
         if isinstance(ref, Job):
-            if ref.removed or ref.id not in self._jobs:
+            if ref.removed or self._jobs.get(ref.id) is not ref:
                 raise JobNotFoundError(f"{ref.name} (id {ref.id}) has been removed")
             return [ref]
         if isinstance(ref, bool) or not isinstance(ref, int | str):
@@ -81,9 +103,11 @@ class JobRepository:
                 raise JobNotFoundError(f"no job with id {ref}")
             return [job]
         if is_pattern(ref):
-            pool = everything if include_children else [j for j in everything if not j.parent]
+            pool = self.all(include_children)
             return [job for job in pool if name_matches(ref, job.name)]
-        exact = [job for job in everything if job.name.lower() == ref.lower()]
+        with self._lock:
+            named = self._by_name.get(ref.lower())
+        exact = [] if named is None else list(named) if isinstance(named, list) else [named]
         if not exact:
             raise JobNotFoundError(f"no job named {ref!r}")
         return exact
@@ -118,21 +142,20 @@ def filter_jobs(
     for label, moment in (("before", before), ("after", after)):
         if moment is not None and not isinstance(moment, datetime):
             raise JobArgumentError(f"{label} must be a datetime, not {moment!r}")
-    result = []
-    for job in jobs:
-        if name is not None and not name_matches(name, job.name):
-            continue
-        if wanted_state is not None and job.state is not wanted_state:
-            continue
-        if has_more_data is not None and job.has_more_data != has_more_data:
-            continue
-        if command is not None and not name_matches(command, job.command):
-            continue
-        if before is not None and (job.end_time is None or job.end_time >= before):
-            continue
-        if after is not None and (job.end_time is None or job.end_time <= after):
-            continue
-        result.append(job)
+    tests: list[Callable[[Job], bool]] = []  # only the filters given, each checked once
+    if name is not None:
+        tests.append(lambda job: name_matches(name, job.name))
+    if has_more_data is not None:
+        tests.append(lambda job: job.has_more_data == has_more_data)
+    if command is not None:
+        tests.append(lambda job: name_matches(command, job.command))
+    if before is not None:
+        tests.append(lambda job: job.end_time is not None and job.end_time < before)
+    if after is not None:
+        tests.append(lambda job: job.end_time is not None and job.end_time > after)
+    if wanted_state is not None:  # the common filter: a comprehension of its own
+        jobs = [job for job in jobs if job._state is wanted_state]  # no property call
+    result = [job for job in jobs if all(test(job) for test in tests)] if tests else list(jobs)
     if newest is not None:
         result = sorted(result, key=lambda j: j.id)[-newest:] if newest else []
     return result
