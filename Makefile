@@ -53,6 +53,8 @@ bench: $(VENV)/.installed-test
 	$(PY) benchmarks/widgets.py
 	$(PY) benchmarks/engines.py
 	$(PY) benchmarks/imports.py
+	$(PY) benchmarks/scale.py
+	$(PY) benchmarks/big_output.py
 
 clean:
 	rm -rf .venv .venv-min docs/_build test-artifacts

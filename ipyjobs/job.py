@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -304,6 +304,17 @@ class Job:
     def write_output(self, value: Any) -> None:
         self.last_output, self.has_output = value, True
         self.records.add(Stream.OUTPUT, value)
+
+    def stream_records(
+        self, keep: bool = False, no_recurse: bool = False, location: str | None = None
+    ) -> Iterator[Record]:
+        """``take_records`` as they are read, spilled text in bounded pieces (for a
+        replaying receive: a gigabyte of output never sits in memory at once)."""
+        if self._records is not None and (location is None or self.location == location):
+            yield from self._records.take_stream(keep)
+        if not no_recurse:
+            for child in self.child_jobs:
+                yield from child.stream_records(keep, location=location)
 
     def take_records(
         self, keep: bool = False, no_recurse: bool = False, location: str | None = None

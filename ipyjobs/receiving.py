@@ -55,9 +55,13 @@ def receive(
 
     def hand_over() -> None:
         for job in jobs:
-            records = job.take_records(options.keep, options.no_recurse, location)
-            received.extend(records if options.raw else replay(records, host))
-            if records:
+            gave = job.has_more_data
+            if options.raw:
+                received.extend(job.take_records(options.keep, options.no_recurse, location))
+            else:  # replayed as read: spilled text in bounded pieces
+                stream = job.stream_records(options.keep, options.no_recurse, location)
+                received.extend(replay(stream, host))
+            if gave:
                 handed_over(job)
 
     if not options.wait:

@@ -11,11 +11,13 @@ still hands over every character.
 
 from __future__ import annotations
 
+import codecs
 import os
 import shutil
 import tempfile
 import threading
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -92,6 +94,9 @@ class _SpilledText:
 
 _Entry = Record | _TextRun | _SpilledText
 _ENCODING = ("utf-8", "surrogatepass")  # Python text may hold lone surrogates
+#: Bytes of spilled text read at a time when records are streamed out (``take_stream``),
+#: so a receive of a gigabyte holds a piece of it, not all of it three times over.
+PIECE = 1 << 20
 
 
 class RecordBuffer:
@@ -278,6 +283,53 @@ class RecordBuffer:
                     self._spill.truncate(0)
                     self._spill_end = 0
         return records
+
+    def take_stream(self, keep: bool = False) -> Iterator[Record]:
+        """The unreceived records, oldest first, as ``take`` gives them, but with spilled
+        text read in pieces of at most ``PIECE`` bytes as they are consumed: what a
+        replaying receive uses, so memory stays bounded however much text spilled.
+        Unless ``keep``, the records are removed at once (new text goes to a new spill
+        file while these are read)."""
+        self.collect()
+        with self._lock:
+            entries = list(self._entries)
+            spill, cleanup = self._spill, None
+            if spill is not None:
+                spill.flush()  # what is read below is on disk
+            if not keep:
+                self.version += 1
+                self._entries.clear()
+                self._text_in_memory = 0
+                if spill is not None:  # the next spill starts a file of its own
+                    cleanup = self._cleanup
+                    self._spill, self._folder, self._cleanup, self._spill_end = (
+                        None,
+                        None,
+                        None,
+                        0,
+                    )
+        try:
+            for entry in entries:
+                if isinstance(entry, _SpilledText):
+                    assert spill is not None
+                    yield from self._pieces(spill, entry)
+                else:
+                    yield self._as_record(entry)
+        finally:
+            if cleanup is not None:
+                cleanup()
+
+    def _pieces(self, spill: IO[bytes], entry: _SpilledText) -> Iterator[Record]:
+        decoder = codecs.getincrementaldecoder(_ENCODING[0])(_ENCODING[1])
+        offset, end = entry.offset, entry.offset + entry.nbytes
+        while offset < end:
+            data = os.pread(spill.fileno(), min(PIECE, end - offset), offset)
+            if not data:
+                break
+            offset += len(data)
+            text = decoder.decode(data, final=offset >= end)
+            if text:
+                yield Record(entry.stream, text, self.job, self.job.location, entry.time)
 
     def _as_record(self, entry: _Entry) -> Record:
         if isinstance(entry, Record):

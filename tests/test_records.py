@@ -77,3 +77,26 @@ def test_spill_file_is_reused_after_receive():
     path = os.path.join(job.records.spill_folder, "spill.txt")
     assert os.path.getsize(path) == 0  # truncated once everything was received
     job.records.close()
+
+
+def test_spilled_text_streams_out_in_bounded_pieces_and_intact(monkeypatch):
+    from ipyjobs import records
+
+    monkeypatch.setattr(records, "PIECE", 1000)
+    job = make_job(limit=100)
+    text = "".join(f"{i:05d} é€𝄞\n" for i in range(2000))  # multi-byte characters
+    for start in range(0, len(text), 700):
+        job.records.pending.append(text[start : start + 700])
+        job.records.collect()
+    folder = job.records.spill_folder
+    stream = job.records.take_stream()
+    first = next(stream)
+    job.records.pending.append("written while reading\n")  # goes to a new spill
+    job.records.collect()
+    rest = list(stream)
+    pieces = [first, *rest]
+    assert len(pieces) > 10 and all(len(p.value.encode()) <= 1000 for p in pieces)
+    assert "".join(p.value for p in pieces) == text
+    assert not os.path.exists(folder)  # the old spill is gone once read
+    assert [r.value for r in job.records.take()] == ["written while reading\n"]
+    job.records.close()
