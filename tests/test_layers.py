@@ -16,7 +16,7 @@ PACKAGE = Path(ipyjobs.__file__).parent
 
 #: Lowest first. A module may import its own layer or a lower one, never a higher one.
 LAYERS = {
-    "model": {"errors", "state", "records", "job", "repository", "formatting", "store"},
+    "model": {"errors", "state", "records", "job", "repository", "formatting", "store", "spool"},
     "execution": {"host", "capture", "collector", "execution", "replay", "inside"},
     "manager and backends": {"manager", "receiving", "backends"},
     "API": {"api"},
