@@ -104,3 +104,19 @@ def loaded_modules() -> list[str]:
     import sys
 
     return sorted(sys.modules)
+
+
+def print_then_wait(lines: int, gate: str) -> str:
+    for i in range(lines):
+        print(f"line {i}", flush=True)
+    while not os.path.exists(gate):
+        time.sleep(0.01)
+    return "finished"
+
+
+def stop_when_asked() -> None:
+    import ipyjobs
+
+    while True:
+        ipyjobs.check_stop()
+        time.sleep(0.01)

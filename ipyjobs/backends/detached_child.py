@@ -1,0 +1,122 @@
+"""A detached job's processes: a small supervisor, and the job's process it forks.
+
+``start(folder)`` runs ``python -m ipyjobs.backends.detached_child FOLDER`` in a session of
+its own, which forks once more and lets its first process exit, so the supervisor
+belongs to no kernel: a kernel that exits, restarts or is killed takes neither it nor the
+job with it. The supervisor reads the task the kernel left in ``FOLDER/task`` (the same
+payload a process job's child gets), forks the job's process and waits for it.
+
+The job's process runs ``process_child.main`` with a connection that appends what it
+sends to the spool (``FOLDER/records``) instead of a pipe; a cooperative stop arrives as
+the file ``FOLDER/stop``. The supervisor first spools ``("process", pid, start)``, the job
+process's pid and start time, and after the job's process ended, if that process wrote no
+``("done", ...)`` (it was killed, crashed or exited), spools how it ended, as a process
+job would report it, so a job no kernel watched still ends Failed or Stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+TASK, RECORDS, STOP = "task", "records", "stop"
+
+
+class SpoolConnection:
+    """What ``process_child.main`` talks to in a detached job: sends go to the spool; a
+    stop is the file ``stop`` appearing; nothing ends the way a closed pipe would."""
+
+    def __init__(self, folder: str, writer: Any) -> None:
+        self.stop_path = os.path.join(folder, STOP)
+        self.writer = writer
+        self._stop_told = False
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        self.writer.write(message)
+
+    def poll(self, timeout: float) -> bool:
+        time.sleep(timeout)
+        return not self._stop_told and os.path.exists(self.stop_path)
+
+    def recv(self) -> tuple[Any, ...]:
+        self._stop_told = True
+        return ("stop",)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def start(folder: str) -> None:
+    """Start the supervisor of the job whose task is in ``folder``; returns once it runs
+    on its own (its first process has exited, so it leaves no zombie here)."""
+    log = os.open(os.path.join(folder, "supervisor.log"), os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        launcher = subprocess.Popen(
+            [sys.executable, "-m", "ipyjobs.backends.detached_child", folder],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=log,  # what Python itself says if the supervisor cannot start
+            start_new_session=True,  # no signal to the kernel's group reaches it
+            close_fds=True,
+        )
+        launcher.wait()
+    finally:
+        os.close(log)
+
+
+def _ended(folder: str) -> bool:
+    """Whether the job's process spooled its "done"."""
+    from ..spool import SpoolReader
+
+    return any(m[0] == "done" for m in SpoolReader(os.path.join(folder, RECORDS)).read())
+
+
+def supervise(folder: str) -> int:
+    """The supervisor: fork the job's process, wait for it, spool how it ended."""
+    from ..spool import SpoolWriter
+    from ..store import process_start_time
+
+    with open(os.path.join(folder, TASK), "rb") as task:
+        payload = task.read()
+    writer = SpoolWriter(os.path.join(folder, RECORDS))
+    pid = os.fork()
+    if pid == 0:  # the job's process
+        code = 0
+        try:
+            from . import process_child
+
+            process_child.main(SpoolConnection(folder, writer), payload)
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    writer.write(("process", pid, process_start_time(pid)))
+    _, status = os.waitpid(pid, 0)
+    if not _ended(folder):
+        import cloudpickle
+
+        from .process import ChildProcessExited, exit_reason
+
+        if os.path.exists(os.path.join(folder, STOP)):
+            writer.write(("done", "Stopped", None))
+        else:
+            reason = ChildProcessExited(
+                f"the job's process {exit_reason(os.waitstatus_to_exitcode(status))}"
+            )
+            writer.write(("done", "Failed", cloudpickle.dumps(reason)))
+    writer.close()
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    folder = argv[1]
+    if os.fork() != 0:
+        return 0  # the launcher: gone at once, so the supervisor has no waiting parent
+    return supervise(folder)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
