@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # what the lazy names are, for readers and type checkers
     from .manager import JobManager
     from .records import Progress, Record, Stream
     from .state import JobState, JobStateInfo
+    from .store import StoreError
 
 __version__ = "0.1.0"
 
@@ -62,6 +63,7 @@ __all__ = [
     "JobStopped",
     "Progress",
     "Record",
+    "StoreError",
     "Stream",
     "as_job",
     "check_stop",
@@ -94,6 +96,7 @@ _MODULES = {
     "manager": "JobManager",
     "records": "Progress Record Stream",
     "state": "JobState JobStateInfo",
+    "store": "StoreError",
 }
 _WHERE = {name: module for module, names in _MODULES.items() for name in names.split()}
 

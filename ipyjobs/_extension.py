@@ -52,6 +52,11 @@ class ShellHost(Host):
         named = format_code_name(filename) if format_code_name is not None else None
         return " ".join(named) if named else None
 
+    def profile_dir(self) -> str:
+        shell = current_shell()
+        location = getattr(getattr(shell, "profile_dir", None), "location", None)
+        return location or super().profile_dir()
+
     def show_display(self, bundle: dict[str, Any]) -> None:
         if current_shell() is None:
             return super().show_display(bundle)

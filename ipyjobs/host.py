@@ -12,6 +12,7 @@ that a manager made before, or without, ``%load_ext`` still runs cells as cells.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -38,6 +39,12 @@ class Host:
     def cell_name(self, filename: str) -> str | None:
         """The name a traceback shows for a file the shell compiled a cell into."""
         return None
+
+    def profile_dir(self) -> str:
+        """The IPython profile folder (where the job store lives by default): the
+        shell's, else IPython's default one (``IPYTHONDIR``, else ``~/.ipython``)."""
+        base = os.environ.get("IPYTHONDIR") or os.path.join(os.path.expanduser("~"), ".ipython")
+        return os.path.join(base, "profile_default")
 
     def show_display(self, bundle: dict[str, Any]) -> None:
         """Show a recorded display (``{"data": ..., "metadata": ...}``) where the

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
@@ -25,6 +27,12 @@ from .job import Job, check_timeout, wait_jobs, walk
 from .receiving import ReceiveOptions, receive
 from .repository import JobRepository, filter_jobs, is_pattern
 from .state import JobState
+from .store import JobStore
+
+
+def _outlives_manager(job: Job) -> bool:
+    """A detached job: its children's backend lets them run when the manager ends."""
+    return any(getattr(child.runner, "outlives_manager", False) for child in job.child_jobs)
 
 
 class JobManager(Configurable):
@@ -73,7 +81,19 @@ class JobManager(Configurable):
         "the least busy) or ids like 0,2.",
     ).tag(config=True)
 
-    @validate("update_interval", "stop_grace")
+    store_dir = Unicode(
+        "",
+        help="Folder of the job store, where detached jobs are listed and spooled ('': "
+        "the folder ipyjobs in the IPython profile's). Made 0700; refused if another "
+        "user's or open to others.",
+    ).tag(config=True)
+    keep_finished_days = Float(
+        30.0,
+        help="Days a finished detached job stays in the store before it is pruned when a "
+        "manager opens the store (0: until removed).",
+    ).tag(config=True)
+
+    @validate("update_interval", "stop_grace", "keep_finished_days")
     def _non_negative_float(self, proposal: Any) -> float:
         if proposal.value < 0:
             raise JobArgumentError(f"{proposal.trait.name} must be >= 0")
@@ -94,6 +114,8 @@ class JobManager(Configurable):
         self.collector = Collector()
         self._backends: dict[str, Backend] = {}
         self._capturing = False
+        self._store: JobStore | None = None
+        self._store_lock = threading.Lock()
         #: Called with each new parent job (terminal notices, widgets).
         self.start_listeners: list[Callable[[Job], None]] = []
         #: Called with each job that was received or removed (widgets).
@@ -109,6 +131,7 @@ class JobManager(Configurable):
         engines: Any = None,
         cwd: str | None = None,
         using: Iterable[str] | None = None,
+        detach: bool = False,
         **kwargs: Any,
     ) -> Job:
         """Start-Job: run ``target`` (a callable, or IPython code as a string) in the
@@ -117,12 +140,19 @@ class JobManager(Configurable):
         ``backend`` is ``"thread"`` (default), ``"process"`` or ``"engines"``.
         ``engines`` (``"all"``, ``"any"``, an id or ids, implying ``"engines"``) runs one
         child job per ipyparallel engine. ``cwd`` is the working directory of a process
-        or engine job; ``using`` names what a code job copies into it."""
+        or engine job; ``using`` names what a code job copies into it. ``detach=True``
+        starts a process job that outlives the kernel, listed in the job store."""
         if isinstance(target, str):
             if args or kwargs:
                 raise JobArgumentError("a code string takes no arguments; use a function")
             return self.start_code(
-                target, name=name, backend=backend, engines=engines, cwd=cwd, using=using
+                target,
+                name=name,
+                backend=backend,
+                engines=engines,
+                cwd=cwd,
+                using=using,
+                detach=detach,
             )
         if not callable(target):
             raise InvalidJobTargetError(
@@ -132,7 +162,7 @@ class JobManager(Configurable):
         work = CallWork(target, args, kwargs)
         command = describe_call(target, args, kwargs)
         return self._start(
-            StartRequest(work, command, name, engines, cwd, list(using or [])), backend
+            StartRequest(work, command, name, engines, cwd, list(using or []), detach), backend
         )
 
     def start_code(
@@ -145,6 +175,7 @@ class JobManager(Configurable):
         cwd: str | None = None,
         using: Iterable[str] | None = None,
         snapshot_of: Mapping[str, Any] | None = None,
+        detach: bool = False,
     ) -> Job:
         """Start IPython code in the live user namespace (``__main__``'s outside IPython),
         or, with ``snapshot_of``, in a copy of the names the code reads, taken now from
@@ -164,11 +195,20 @@ class JobManager(Configurable):
             )
         command = source.strip("\n")
         return self._start(
-            StartRequest(work, command, name, engines, cwd, list(using or [])), backend
+            StartRequest(work, command, name, engines, cwd, list(using or []), detach), backend
         )
 
     def _start(self, request: StartRequest, backend: str | None) -> Job:
-        if backend is None and request.engines is not None:
+        if not isinstance(request.detach, bool):
+            raise JobArgumentError(f"detach is True or False, not {request.detach!r}")
+        if request.detach:
+            if backend not in (None, "process", "detached") or request.engines is not None:
+                raise JobArgumentError(
+                    "detach=True runs a process job: it cannot run on the "
+                    f"{backend or 'engines'} backend"
+                )
+            backend = "detached"
+        elif backend is None and request.engines is not None:
             backend = "engines"  # naming engines asks for a remote job
         runner = self.backend(backend or self.default_backend)
         runner.check(request)
@@ -215,6 +255,17 @@ class JobManager(Configurable):
             raise JobArgumentError(
                 f"job name {name!r} would read as a pattern or an id; choose another"
             )
+
+    def job_store(self) -> JobStore:
+        """The job store, opened on first use (and old finished jobs pruned then); a
+        ``StoreError`` if ``store_dir`` cannot be used."""
+        with self._store_lock:
+            if self._store is None:
+                folder = self.store_dir or os.path.join(self.host.profile_dir(), "ipyjobs")
+                store = JobStore(folder)
+                store.prune(self.keep_finished_days)
+                self._store = store
+            return self._store
 
     def backend(self, name: str) -> Backend:
         """The backend called ``name``, created on first use."""
@@ -378,7 +429,9 @@ class JobManager(Configurable):
     # -- lifetime ---------------------------------------------------------------------------
     def shutdown(self) -> None:
         """Stop every running job, release the backends and the output routing."""
-        running = [job for job in self.repository.all() if not job.finished]
+        running = [
+            job for job in self.repository.all() if not job.finished and not _outlives_manager(job)
+        ]
         for job in running:
             self.request_stop(job)
         deadline = time.monotonic() + self.stop_grace + 1.0
@@ -387,6 +440,9 @@ class JobManager(Configurable):
         for runner in self._backends.values():
             runner.shutdown()
         self._backends.clear()
+        if self._store is not None:
+            self._store.close()
+            self._store = None
         self.collector.close()
         if self._capturing:
             capture.release()

@@ -25,6 +25,8 @@ class StartRequest:
     engines: Any = None
     cwd: str | None = None
     using: list[str] = field(default_factory=list)
+    #: ``detach=True``: a process job that outlives the kernel (the "detached" backend).
+    detach: bool = False
     #: What a backend's ``check`` prepared for its ``launch`` (a pickled payload...).
     prepared: dict[str, Any] = field(default_factory=dict)
 
@@ -95,6 +97,12 @@ def _process_backend(manager: JobManager) -> Backend:
     return ProcessBackend(manager)
 
 
+def _detached_backend(manager: JobManager) -> Backend:
+    from .detached import DetachedBackend
+
+    return DetachedBackend(manager)
+
+
 def _engines_backend(manager: JobManager) -> Backend:
     from .engines import EnginesBackend
 
@@ -104,3 +112,4 @@ def _engines_backend(manager: JobManager) -> Backend:
 register_backend("thread", _thread_backend)
 register_backend("process", _process_backend)
 register_backend("engines", _engines_backend)
+register_backend("detached", _detached_backend)

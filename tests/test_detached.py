@@ -1,0 +1,175 @@
+"""Detached process jobs from the kernel's side: started, streamed live, stopped, left
+running when the manager (the kernel) goes, and refused with one clear error."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import psutil
+import pytest
+
+import ipyjobs
+from ipyjobs import JobState, Stream
+from ipyjobs.store import JobStore, is_alive
+from tests import process_jobs
+from tests.conftest import eventually
+from tests.kernel import Kernel
+
+
+def kill_stored_jobs(folder) -> None:
+    """Leave no job process behind, whatever a test did (checked by pid and start)."""
+    if os.path.isdir(folder):
+        for row in JobStore(str(folder)).jobs():
+            if is_alive(row.pid, row.pid_start):
+                os.kill(row.pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def store_dir(manager, tmp_path):
+    folder = tmp_path / "store"
+    manager.store_dir = str(folder)
+    try:
+        yield folder
+    finally:
+        manager.shutdown()
+        kill_stored_jobs(folder)
+
+
+def gone(pid: int) -> bool:
+    """The process ended (a zombie its parent has not reaped yet counts as ended)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def start(*args, **kwargs):
+    return ipyjobs.start_job(*args, detach=True, **kwargs)
+
+
+def job_process(job) -> psutil.Process:
+    child = job.child_jobs[0]
+    eventually(lambda: child.runner._handle(child) is None or child.runner._handle(child).pid, 30)
+    row = JobStore(ipyjobs.get_manager().store_dir).get(str(child.instance_id))
+    assert is_alive(row.pid, row.pid_start)
+    return psutil.Process(row.pid)
+
+
+def test_a_detached_job_streams_live_and_ends_in_the_store(store_dir, tmp_path):
+    gate = str(tmp_path / "gate")
+    job = start(process_jobs.print_then_wait, 3, gate, name="train")
+    assert job.job_type == "ProcessJob"
+    eventually(lambda: job.state is JobState.RUNNING, 30)
+    process = job_process(job)
+    assert process.pid != os.getpid() and os.getpid() not in [p.pid for p in process.parents()]
+    eventually(lambda: job.has_more_data, 10)
+    assert job.receive(keep=True, raw=True)[0].value.startswith("line 0\n")
+    open(gate, "w").close()
+    assert job.result(30) == "finished"
+    text = "".join(r.value for r in job.receive(raw=True) if r.stream is Stream.STDOUT)
+    assert text == "line 0\nline 1\nline 2\n"
+    rows = JobStore(str(store_dir)).jobs()
+    assert [(r.id, r.name, r.state) for r in rows] == [
+        (job.id, "train", "Completed"),
+        (job.child_jobs[0].id, job.child_jobs[0].name, "Completed"),
+    ]
+    assert rows[0].scope == os.getcwd() and rows[1].pid == process.pid
+
+
+def test_stop_ends_the_detached_process(store_dir):
+    job = start(process_jobs.sleep_long)
+    eventually(lambda: job.state is JobState.RUNNING, 30)
+    process = job_process(job)
+    ipyjobs.stop_job(job)
+    eventually(lambda: job.state is JobState.STOPPED, 10)
+    eventually(lambda: gone(process.pid), 10)
+    (parent, child) = JobStore(str(store_dir)).jobs()
+    assert parent.state == child.state == "Stopped"
+
+
+def test_the_job_runs_on_when_the_manager_shuts_down(manager, store_dir, tmp_path):
+    counter = tmp_path / "count"
+    job = start(process_jobs.count_forever, str(counter))
+    eventually(lambda: job.state is JobState.RUNNING, 30)
+    process = job_process(job)
+    manager.shutdown()  # what unloading or a kernel restart does
+    before = int(counter.read_text() or 0)
+    eventually(lambda: counter.read_text() and int(counter.read_text()) > before + 5, 10)
+    parent = JobStore(str(store_dir)).jobs()[0]
+    assert parent.state == "Running" and parent.holder is None  # nobody holds it now
+    process.kill()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"backend": "thread"}, "cannot run on the thread backend"),
+        ({"engines": "all"}, "engines"),
+        ({"detach": "yes"}, "True or False"),
+    ],
+)
+def test_bad_input_makes_no_job_and_no_process(store_dir, options, message):
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    with pytest.raises(ipyjobs.JobArgumentError, match=message):
+        ipyjobs.start_job(len, "x", **{"detach": True, **options})
+    assert ipyjobs.get_job() == []
+    assert {p.pid for p in psutil.Process().children(recursive=True)} <= before
+
+
+def test_an_unusable_store_is_one_clear_error_and_no_job(manager, tmp_path):
+    blocked = tmp_path / "a file"
+    blocked.write_text("")
+    manager.store_dir = str(blocked / "store")
+    with pytest.raises(ipyjobs.StoreError, match="cannot be made"):
+        start(len, "x")
+    open_folder = tmp_path / "open"
+    open_folder.mkdir()
+    open_folder.chmod(0o777)
+    manager.store_dir = str(open_folder)
+    with pytest.raises(ipyjobs.StoreError, match="open to other users"):
+        start(len, "x")
+    assert ipyjobs.get_job() == []
+
+
+KERNEL_JOB = """
+import ipyjobs
+ipyjobs.get_manager().store_dir = {store!r}
+job = ipyjobs.start_job(
+    "import time\\nfor i in range(100000):\\n    print(i, flush=True)\\n    time.sleep(0.02)",
+    detach=True,
+)
+job.child_jobs[0].wait_until_finished(0)
+"""
+
+
+@pytest.mark.parametrize("end", ["SIGKILL", "shutdown"])
+def test_the_job_outlives_its_kernel_and_keeps_recording(tmp_path, end):
+    store_dir = str(tmp_path / "store")
+    kernel = Kernel()
+    try:
+        reply = kernel.execute(KERNEL_JOB.format(store=store_dir))
+        assert reply["content"]["status"] == "ok", reply["content"]
+        store = JobStore(store_dir)
+        eventually(lambda: len(store.jobs()) == 2 and store.jobs()[1].pid, 30)
+        child = store.jobs()[1]
+        spool = os.path.join(child.spool, "records")
+        eventually(lambda: os.path.getsize(spool) > 0, 30)
+        kernel_pid = kernel.manager.provisioner.process.pid
+        if end == "SIGKILL":
+            os.kill(kernel_pid, signal.SIGKILL)
+        else:
+            kernel.shutdown()
+        eventually(lambda: gone(kernel_pid), 30)
+        size = os.path.getsize(spool)
+        eventually(lambda: os.path.getsize(spool) > size + 100, 10)  # it still records
+        assert is_alive(child.pid, child.pid_start)
+        os.kill(child.pid, signal.SIGKILL)
+        eventually(
+            lambda: store.get(child.instance_id) and not is_alive(child.pid, child.pid_start)
+        )
+    finally:
+        kill_stored_jobs(store_dir)
+        if end == "SIGKILL":
+            kernel.client.stop_channels()
+            kernel.manager.cleanup_resources()
