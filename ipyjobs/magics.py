@@ -44,6 +44,12 @@ def _start_options(func: Callable[..., Any]) -> Callable[..., Any]:
             ),
             argument("--cwd", help="Working directory of a process or engine job."),
             argument("--using", help="Names to copy into a process or engine job: a,b."),
+            argument(
+                "-d",
+                "--detach",
+                action="store_true",
+                help="A process job that outlives the kernel, listed in the job store.",
+            ),
         ]
     ):
         func = decorator(func)
@@ -116,6 +122,7 @@ class JobMagics(Magics):
             engines=options.engines,
             cwd=options.cwd,
             using=using,
+            detach=options.detach,
         )
 
     # -- the rest ---------------------------------------------------------------------------

@@ -173,3 +173,20 @@ def test_the_job_outlives_its_kernel_and_keeps_recording(tmp_path, end):
         if end == "SIGKILL":
             kernel.client.stop_channels()
             kernel.manager.cleanup_resources()
+
+
+def test_the_magics_detach_with_d(ip, tmp_path):
+    from tests.conftest import run
+
+    manager = ipyjobs.get_manager()
+    manager.store_dir = str(tmp_path / "store")
+    try:
+        job = run(ip, "%job_start -d -n quick 6 * 7")
+        assert job.name == "quick" and job.result(30) == 42
+        cell = run(ip, "%%job --detach\n'from a cell'")
+        assert cell.result(30) == "from a cell"
+        assert [r.name for r in JobStore(manager.store_dir).jobs()][::2] == ["quick", cell.name]
+        with pytest.raises(Exception, match="cannot run on the thread backend"):
+            run(ip, "%job_start -d -b thread 1")
+    finally:
+        kill_stored_jobs(manager.store_dir)

@@ -198,9 +198,7 @@ class DetachedBackend:
         end = time.time() if state.finished else None
         for member in (job, job.parent):
             if member is not None:
-                store.update(
-                    str(member.instance_id), state=state.value, reason=text, end_time=end
-                )
+                store.update(str(member.instance_id), state=state.value, reason=text, end_time=end)
 
     # -- control ----------------------------------------------------------------------
     def _handle(self, child: Job) -> _Followed | None:
