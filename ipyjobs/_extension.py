@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 from typing import Any
 
 from .formatting import JobList
@@ -103,6 +104,7 @@ class _Loaded:
             self.formatter = shell.display_formatter.mimebundle_formatter
             self.formatter.for_type(Job, self._job_bundle)
             self.formatter.for_type(JobList, self._table_bundle)
+        _attach(self.manager)
 
     def _job_bundle(self, job: Any, include: Any = None, exclude: Any = None) -> Any:
         from .widgets import JobWidget
@@ -143,6 +145,17 @@ class _Loaded:
         if "system" in vars(shell):
             del shell.system
         capture.release()
+
+
+def _attach(manager: Any) -> None:
+    """List the detached jobs earlier kernels left; a store that cannot be used says so
+    once, and the extension loads all the same."""
+    from .errors import JobError
+
+    try:
+        manager.attach_detached()
+    except JobError as error:
+        warnings.warn(f"ipyjobs: detached jobs are not listed: {error}", stacklevel=3)
 
 
 def load_ipython_extension(shell: Any) -> None:

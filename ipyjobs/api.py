@@ -7,10 +7,12 @@ from __future__ import annotations
 import functools
 import inspect
 import threading
+import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from . import host
+from .errors import JobError
 from .inside import check_stop, current_job, start_thread, write_output, write_progress
 from .manager import JobManager
 
@@ -45,6 +47,10 @@ def get_manager() -> JobManager:
         if _manager is None:
             default = host.default()
             _manager = JobManager(parent=default.config_parent, host=default)
+            try:
+                _manager.attach_detached()  # what earlier kernels of this scope left
+            except JobError as error:
+                warnings.warn(f"ipyjobs: detached jobs are not listed: {error}", stacklevel=2)
         return _manager
 
 

@@ -256,6 +256,23 @@ class JobManager(Configurable):
                 f"job name {name!r} would read as a pattern or an id; choose another"
             )
 
+    def attach_detached(self) -> list[Job]:
+        """List the detached jobs earlier kernels of this scope left in the job store
+        (and hold those no live kernel holds); what loading the extension, or the API's
+        first use, does. Nothing happens while there is no store yet."""
+        folder = self.store_dir or os.path.join(self.host.profile_dir(), "ipyjobs")
+        if not os.path.exists(os.path.join(folder, "jobs.sqlite3")):
+            return []
+        return self.backend("detached").attach(self.job_store())  # type: ignore[attr-defined]
+
+    def adopt(self, parent: Job) -> None:
+        """Take in a job made elsewhere (attached from the job store) as if started."""
+        for job in walk([parent]):
+            job.controller = self
+        self.repository.add(parent)
+        for listener in list(self.start_listeners):
+            listener(parent)
+
     def job_store(self) -> JobStore:
         """The job store, opened on first use (and old finished jobs pruned then); a
         ``StoreError`` if ``store_dir`` cannot be used."""
@@ -332,6 +349,8 @@ class JobManager(Configurable):
         options = ReceiveOptions(keep, wait, auto_remove, no_recurse, location, timeout, raw)
         options.check()
         jobs = self._jobs(refs)
+        if not keep:
+            self.refuse_held_elsewhere(jobs, "receive (and so remove) the output of")
         received = receive(jobs, options, self._changed, self.host)
         if auto_remove:
             self.remove_job(*[job for job in jobs if job.finished])
@@ -348,6 +367,7 @@ class JobManager(Configurable):
         """Stop-Job: ask each job to stop and wait a little for it. A job whose thread is
         stuck in a long C call stays Stopping until that call returns."""
         jobs = self._require(refs, "stop")
+        self.refuse_held_elsewhere(jobs, "stop")
         for job in jobs:
             self.request_stop(job)
         deadline = time.monotonic() + self.stop_grace + 1.0
@@ -355,8 +375,18 @@ class JobManager(Configurable):
             job.wait_until_finished(max(0.0, deadline - time.monotonic()))
         return jobs
 
+    @staticmethod
+    def refuse_held_elsewhere(jobs: Iterable[Job], verb: str) -> None:
+        """A JobStateError, before anything changes, if another kernel holds one of
+        ``jobs`` (a detached job this one only lists)."""
+        for child in walk(jobs):
+            refuse = getattr(child.runner, "refuse_if_held_elsewhere", None)
+            if refuse is not None:
+                refuse(child, verb)
+
     def request_stop(self, job: Job) -> None:
         """Ask ``job`` to stop and return at once (``stop_job`` also waits a little)."""
+        self.refuse_held_elsewhere([job], "stop")
         for child in walk([job]):
             if child.child_jobs:
                 continue
@@ -403,6 +433,7 @@ class JobManager(Configurable):
                 raise JobStateError(
                     f"{job.name} is a child of {job.parent.name}: remove its parent"
                 )
+        self.refuse_held_elsewhere(jobs, "remove")
         running = [job for job in jobs if not job.finished]
         if running and not force:
             names = ", ".join(job.name for job in running)

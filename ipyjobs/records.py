@@ -17,7 +17,7 @@ import shutil
 import tempfile
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -115,6 +115,7 @@ class RecordBuffer:
         "_text_in_memory",
         "job",
         "memory_limit",
+        "on_take",
         "pending",
         "tail",
         "version",
@@ -136,6 +137,9 @@ class RecordBuffer:
         self._cleanup: weakref.finalize | None = None
         #: The last characters of text the job wrote, received or not (for live views).
         self.tail = ""
+        #: Called (under the buffer's lock) when a receive removes the records, so a
+        #: detached job's store can mark how far it was received.
+        self.on_take: Callable[[], None] | None = None
         #: Grows whenever records arrive or are received: a cheap "anything new?" check.
         self.version = 0
 
@@ -276,6 +280,8 @@ class RecordBuffer:
                 else:
                     records.append(record)
             if not keep:
+                if self.on_take is not None:
+                    self.on_take()
                 self.version += 1
                 self._entries.clear()
                 self._text_in_memory = 0
@@ -297,6 +303,8 @@ class RecordBuffer:
             if spill is not None:
                 spill.flush()  # what is read below is on disk
             if not keep:
+                if self.on_take is not None:
+                    self.on_take()
                 self.version += 1
                 self._entries.clear()
                 self._text_in_memory = 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fnmatch
-import itertools
 import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -32,7 +31,7 @@ class JobRepository:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._ids = itertools.count(1)
+        self._next_id = 1
         self._jobs: dict[int, Job] = {}  # every job, by id (dicts keep insertion order)
         self._parents: dict[int, Job] = {}
         # Lower-cased name: its job, or its jobs in id order when several share it (most
@@ -42,7 +41,13 @@ class JobRepository:
     def reserve_ids(self, count: int) -> list[int]:
         """``count`` consecutive ids: a parent's, then its children's."""
         with self._lock:
-            return [next(self._ids) for _ in range(count)]
+            first, self._next_id = self._next_id, self._next_id + count
+        return list(range(first, first + count))
+
+    def continue_after(self, highest: int) -> None:
+        """Make the next id come after ``highest`` (the job store's highest, say)."""
+        with self._lock:
+            self._next_id = max(self._next_id, highest + 1)
 
     def add(self, parent: Job) -> None:
         with self._lock:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -11,6 +13,10 @@ import pytest
 
 import ipyjobs
 from ipyjobs import JobManager
+
+# Tests, and the kernels and shells they start, never touch the user's IPython profile
+# (where the job store lives by default).
+os.environ["IPYTHONDIR"] = tempfile.mkdtemp(prefix="ipyjobs-tests-ipython-")
 
 
 def eventually(predicate: Callable[[], object], timeout: float = 10.0) -> None:

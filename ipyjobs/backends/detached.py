@@ -20,6 +20,7 @@ import os
 import signal
 import threading
 import time
+import uuid
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle
@@ -40,6 +41,9 @@ if TYPE_CHECKING:
 
 #: Seconds between two reads of a followed job's spool.
 FOLLOW_INTERVAL = 0.05
+#: Seconds a job whose process is gone may stay silent before it is taken as ended
+#: unseen (its supervisor, which records how it ended, was gone too).
+UNSEEN_END = 2.0
 
 
 def scope() -> str:
@@ -51,10 +55,17 @@ def scope() -> str:
 class _Followed:
     """The kernel's side of one detached child."""
 
-    def __init__(self, job: Job, folder: str) -> None:
+    def __init__(self, job: Job, folder: str, offset: int = 0, holding: bool = True) -> None:
         self.job = job
         self.folder = folder
-        self.reader = SpoolReader(os.path.join(folder, detached_child.RECORDS))
+        self.reader = SpoolReader(os.path.join(folder, detached_child.RECORDS), offset)
+        #: The spool offset of what is in the job's buffer; with ``lock`` held, it and
+        #: the buffer change together, so what a receive took maps to an offset.
+        self.loaded = offset
+        self.lock = threading.Lock()
+        #: False when another live kernel holds the job: this one only lists it.
+        self.holding = holding
+        self.holder: str | None = None
         self.pid: int | None = None
         self.pid_start: int | None = None
         self.finished = threading.Event()
@@ -82,6 +93,8 @@ class DetachedBackend:
         self._followed: dict[int, _Followed] = {}
         self._lock = threading.Lock()
         self._closing = threading.Event()
+        self._store: JobStore | None = None
+        manager.change_listeners.append(self._removed)
 
     # -- starting -----------------------------------------------------------------------
     def check(self, request: StartRequest) -> None:
@@ -99,6 +112,7 @@ class DetachedBackend:
 
     def launch(self, child: Job, request: StartRequest) -> None:
         store: JobStore = request.prepared["store"]
+        self._store = store
         parent = child.parent
         assert parent is not None
         child.instance_id  # noqa: B018  (made now: the store names jobs by it)
@@ -131,6 +145,7 @@ class DetachedBackend:
                 )
             )
         followed = _Followed(child, folder)
+        self._mark_received(followed, store)
         child.runner = self
         with self._lock:
             self._followed[child.id] = followed
@@ -140,6 +155,20 @@ class DetachedBackend:
             daemon=True,
             name=f"ipyjobs-detached-{child.id}",
         ).start()
+
+    @staticmethod
+    def _mark_received(followed: _Followed, store: JobStore) -> None:
+        """When a receive removes a child's records, the store notes the spool offset
+        of what it had loaded: a later kernel receives only what comes after. A crash
+        between the receive and this note receives those records again (at least once,
+        never lost)."""
+        child = followed.job
+
+        def taken() -> None:
+            if followed.holding:
+                store.update(str(child.instance_id), received=followed.loaded)
+
+        child.records.on_take = taken
 
     def _start_and_follow(self, followed: _Followed, store: JobStore) -> None:
         job = followed.job
@@ -155,40 +184,74 @@ class DetachedBackend:
     # -- following the spool -----------------------------------------------------------
     def _follow(self, followed: _Followed, store: JobStore) -> None:
         job = followed.job
+        quiet_since: float | None = None
         while not self._closing.is_set():
-            for message in followed.reader.read():
-                kind = message[0]
-                if kind == "process":
-                    followed.pid, followed.pid_start = message[1], message[2]
-                    store.update(str(job.instance_id), pid=message[1], pid_start=message[2])
-                elif kind == "running":
-                    if job.state is JobState.NOT_STARTED:
-                        self._record_state(store, job, JobState.RUNNING)
-                        job.set_state(JobState.RUNNING, only_from=[JobState.NOT_STARTED])
-                elif kind == "items":
-                    job.records.pending.extend(to_record(job, item) for item in message[1])
-                    job.records.collect()
-                elif kind == "done":
-                    reason = cloudpickle.loads(message[2]) if message[2] is not None else None
-                    state = JobState(message[1])
-                    if state is JobState.FAILED and isinstance(reason, ChildProcessExited):
-                        job.records.add(Stream.ERROR, reason, f"{reason}\n")
-                        job.records.collect()
-                    self._end(followed, store, state, reason)
-                    return
+            with followed.lock:
+                messages = followed.reader.read()
+                done = self._take_in(followed, store, messages)
+                followed.loaded = followed.reader.offset
+            if done is not None:
+                self._end(followed, store, *done)
+                return
+            if job.state is JobState.DISCONNECTED and followed.alive():
+                self._set(followed, store, JobState.RUNNING)  # attached, and it runs
+            if messages or followed.alive() or followed.pid is None:
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since > UNSEEN_END:
+                reason = ChildProcessExited(
+                    f"{job.name}'s process ended while no kernel watched, and nothing "
+                    "recorded how (its supervisor was gone too)"
+                )
+                job.records.add(Stream.ERROR, reason, f"{reason}\n")
+                job.records.collect()
+                self._end(followed, store, JobState.FAILED, reason)
+                return
             self._closing.wait(FOLLOW_INTERVAL)
         with self._lock:  # the manager shuts down: the job runs on, unwatched
             self._followed.pop(job.id, None)
-        store.release(str(job.parent.instance_id if job.parent else job.instance_id))
+        if followed.holding:
+            store.release(str(job.parent.instance_id if job.parent else job.instance_id))
         followed.finished.set()
+
+    def _take_in(
+        self, followed: _Followed, store: JobStore, messages: list[tuple[Any, ...]]
+    ) -> tuple[JobState, Any] | None:
+        """Put what the spool said into the job; how it ended, once it says so."""
+        job = followed.job
+        for message in messages:
+            kind = message[0]
+            if kind == "process":
+                followed.pid, followed.pid_start = message[1], message[2]
+                if followed.holding:
+                    store.update(str(job.instance_id), pid=message[1], pid_start=message[2])
+            elif kind == "running":
+                if job.state in (JobState.NOT_STARTED, JobState.DISCONNECTED):
+                    self._set(followed, store, JobState.RUNNING)
+            elif kind == "items":
+                job.records.pending.extend(to_record(job, item) for item in message[1])
+                job.records.collect()
+            elif kind == "done":
+                reason = cloudpickle.loads(message[2]) if message[2] is not None else None
+                state = JobState(message[1])
+                if state is JobState.FAILED and isinstance(reason, ChildProcessExited):
+                    job.records.add(Stream.ERROR, reason, f"{reason}\n")
+                    job.records.collect()
+                return state, reason
+        return None
+
+    def _set(self, followed: _Followed, store: JobStore, state: JobState) -> None:
+        if followed.holding:
+            self._record_state(store, followed.job, state)
+        followed.job.set_state(state)
 
     def _end(self, followed: _Followed, store: JobStore, state: JobState, reason: Any) -> None:
         job = followed.job
-        self._record_state(store, job, state, reason)  # first: whoever sees it ended
+        if followed.holding:
+            self._record_state(store, job, state, reason)  # first: whoever sees it ended
         job.set_state(state, reason)  # finds the store saying so too
-        with self._lock:
-            self._followed.pop(job.id, None)
-        followed.finished.set()
+        followed.finished.set()  # kept: a later receive still marks what it took
 
     @staticmethod
     def _record_state(store: JobStore, job: Job, state: JobState, reason: Any = None) -> None:
@@ -204,6 +267,17 @@ class DetachedBackend:
     def _handle(self, child: Job) -> _Followed | None:
         with self._lock:
             return self._followed.get(child.id)
+
+    def refuse_if_held_elsewhere(self, child: Job, verb: str) -> None:
+        """A JobStateError if another live kernel holds ``child``: it may only be listed
+        and received with ``keep`` here."""
+        followed = self._handle(child)
+        if followed is not None and not followed.holding:
+            raise JobStateError(
+                f"cannot {verb} {child.parent.name if child.parent else child.name}: another "
+                f"kernel (pid {str(followed.holder).partition(':')[0]}) holds it; receive "
+                "with keep=True to see its output here"
+            )
 
     def stop(self, child: Job) -> None:
         followed = self._handle(child)
@@ -223,6 +297,73 @@ class DetachedBackend:
             if step is not None:
                 followed.signal(step)
             if followed.finished.wait(grace if step is not signal.SIGKILL else 5):
+                return
+
+    # -- attaching what earlier kernels left -------------------------------------------
+    def attach(self, store: JobStore) -> list[Job]:
+        """Make Jobs of the store's detached jobs of this scope that this manager does
+        not have yet: Disconnected until their spool is followed to where they are now
+        (Running, or how they ended meanwhile). Each is held by this kernel unless
+        another live one holds it; then it is listed read-only."""
+        from ..job import Job
+
+        self._store = store
+        self.manager.repository.continue_after(store.highest_id())
+        rows = store.jobs(scope())
+        known = {str(job.instance_id) for job in self.manager.repository.all(True)}
+        parents = [r for r in rows if r.parent is None and r.instance_id not in known]
+        attached = []
+        for row in parents:
+            children = [r for r in rows if r.parent == row.instance_id]
+            if len(children) != 1:
+                continue  # a row half written by a kernel that died starting it
+            holding = store.claim(row.instance_id)
+            holder = store.get(row.instance_id).holder  # type: ignore[union-attr]
+            parent = self._job_of(Job, row, None)
+            child = self._job_of(Job, children[0], parent)
+            followed = _Followed(child, children[0].spool or "", children[0].received, holding)
+            followed.holder = holder
+            followed.pid, followed.pid_start = children[0].pid, children[0].pid_start
+            self._mark_received(followed, store)
+            child.runner = self
+            with self._lock:
+                self._followed[child.id] = followed
+            parent._change_state(lambda: (JobState.DISCONNECTED, None))
+            child._change_state(lambda: (JobState.DISCONNECTED, None))
+            attached.append(parent)
+        for parent in attached:
+            self.manager.adopt(parent)
+            child = parent.child_jobs[0]
+            threading.Thread(
+                target=self._follow,
+                args=(self._followed[child.id], store),
+                daemon=True,
+                name=f"ipyjobs-detached-{child.id}",
+            ).start()
+        return attached
+
+    def _job_of(self, job_class: Any, row: StoredJob, parent: Job | None) -> Job:
+        job = job_class(
+            row.id,
+            name=row.name,
+            job_type=row.job_type,
+            command=row.command,
+            location=row.location,
+            parent=parent,
+            memory_limit=self.manager.text_memory_limit,
+        )
+        job._instance_id = uuid.UUID(row.instance_id)
+        return job
+
+    def _removed(self, job: Job) -> None:
+        """A removed job leaves the store, with its spool."""
+        store = self._store
+        if store is None:
+            return
+        for child in job.child_jobs:
+            followed = self._handle(child)
+            if job.removed and (followed is None or followed.holding):
+                store.remove(str(job.instance_id))
                 return
 
     def suspend(self, child: Job) -> None:
