@@ -20,8 +20,8 @@ LAYERS = {
     "execution": {"host", "capture", "collector", "execution", "replay", "inside"},
     "manager and backends": {"manager", "receiving", "backends"},
     "API": {"api"},
-    "front ends": {"_extension", "magics", "transformer", "notices", "widgets"},
-    "package": {"__init__", "demo"},
+    "front ends": {"_extension", "magics", "transformer", "notices", "widgets", "cli"},
+    "package": {"__init__", "demo", "__main__"},
 }
 FRONT_ENDS = LAYERS["front ends"]
 HEAVY = ("IPython", "traitlets", "asyncio", "ipywidgets", "ipyparallel")

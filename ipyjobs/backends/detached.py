@@ -46,6 +46,11 @@ FOLLOW_INTERVAL = 0.05
 UNSEEN_END = 2.0
 
 
+class EndedElsewhere(RuntimeError):
+    """How a detached job failed, as the job store recorded it (the exception itself was
+    received by an earlier kernel)."""
+
+
 def scope() -> str:
     """The scope detached jobs are listed in: the notebook, as the server names it in
     ``JPY_SESSION_NAME``, else the working directory."""
@@ -333,12 +338,27 @@ class DetachedBackend:
             attached.append(parent)
         for parent in attached:
             self.manager.adopt(parent)
-            child = parent.child_jobs[0]
+            followed = self._followed[parent.child_jobs[0].id]
+            # What the spool holds now is read here, so the jobs are where they are
+            # (and what they wrote is there) once attach returns; then it is followed.
+            with followed.lock:
+                done = self._take_in(followed, store, followed.reader.read())
+                followed.loaded = followed.reader.offset
+            row = store.get(str(followed.job.instance_id))
+            if done is None and row is not None and JobState(row.state).finished:
+                # It ended, and that was received, before: the store says how.
+                reason = EndedElsewhere(row.reason) if row.state == "Failed" else None
+                done = (JobState(row.state), reason)
+            if done is not None:
+                self._end(followed, store, *done)
+                continue
+            if followed.alive():
+                self._set(followed, store, JobState.RUNNING)
             threading.Thread(
                 target=self._follow,
-                args=(self._followed[child.id], store),
+                args=(followed, store),
                 daemon=True,
-                name=f"ipyjobs-detached-{child.id}",
+                name=f"ipyjobs-detached-{followed.job.id}",
             ).start()
         return attached
 

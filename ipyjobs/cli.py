@@ -1,0 +1,113 @@
+"""``python -m ipyjobs`` (the console script ``ipyjobs``): detached jobs from a shell with
+no kernel, with the magics' tables and refs.
+
+    ipyjobs list [--all]          the jobs of this scope (--all: every scope)
+    ipyjobs receive [--keep] REF  print what the job produced since it was last received
+    ipyjobs wait REF              wait until it ends
+    ipyjobs stop REF              stop it
+    ipyjobs remove REF            forget it, with its spool
+
+The scope is ``JPY_SESSION_NAME`` when set, else the working directory, as in a kernel;
+the store is the kernel's default one (the IPython profile's), or ``--store DIR``. A job
+that a live kernel holds can be listed and received with ``--keep`` only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from .errors import JobError
+from .formatting import COLUMNS, job_row, one_line, text_table
+from .host import PLAIN
+from .store import JobStore, StoredJob, holder_alive, is_alive
+
+
+def _state(row: StoredJob) -> str:
+    """The state a listing shows: a running job no live kernel holds is Disconnected (or
+    Failed, if its process is gone: the next kernel to attach it says how)."""
+    if row.state in ("Completed", "Failed", "Stopped") or holder_alive(row.holder):
+        return row.state
+    alive = row.pid is None or is_alive(row.pid, row.pid_start)
+    return "Disconnected" if alive else "Failed"
+
+
+def _has_more_data(row: StoredJob) -> bool:
+    path = os.path.join(row.spool or "", "records")
+    return os.path.exists(path) and os.path.getsize(path) > row.received
+
+
+def list_jobs(store: JobStore, scope: str | None) -> str:
+    """The Get-Job table of the store's parents (of ``scope``, or all with a Scope)."""
+    rows = store.jobs(scope)
+    children = {row.parent: row for row in rows if row.parent is not None}
+    parents = [row for row in rows if row.parent is None]
+    table = []
+    for row in parents:
+        child = children.get(row.instance_id, row)
+        cells = [
+            str(row.id),
+            row.name,
+            row.job_type,
+            _state(child),
+            str(_has_more_data(child)),
+            row.location,
+            one_line(row.command),
+        ]
+        table.append([*cells, row.scope] if scope is None else cells)
+    if not table:
+        return "No jobs."
+    return text_table([*COLUMNS, "Scope"] if scope is None else list(COLUMNS), table)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ipyjobs", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--store", help="the job store's folder (default: the IPython profile's)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    listing = commands.add_parser("list", help="the jobs of this scope")
+    listing.add_argument("--all", action="store_true", help="every scope, with a Scope column")
+    receiving = commands.add_parser("receive", help="print what a job produced")
+    receiving.add_argument("-k", "--keep", action="store_true", help="keep it to receive again")
+    for name, text in (
+        ("wait", "wait until a job ends"),
+        ("stop", "stop a job"),
+        ("remove", "forget a job, with its spool"),
+    ):
+        commands.add_parser(name, help=text).add_argument("ref")
+    receiving.add_argument("ref")
+    args = parser.parse_args(argv)
+
+    from .backends.detached import scope
+    from .manager import JobManager
+
+    folder = args.store or os.path.join(PLAIN.profile_dir(), "ipyjobs")
+    try:
+        if args.command == "list":
+            if not os.path.exists(os.path.join(folder, "jobs.sqlite3")):
+                print("No jobs.")
+                return 0
+            print(list_jobs(JobStore(folder), None if args.all else scope()))
+            return 0
+        manager = JobManager(host=PLAIN, store_dir=folder, stop_grace=1.0)
+        try:
+            manager.attach_detached()
+            ref = int(args.ref) if args.ref.isdigit() else args.ref
+            if args.command == "receive":
+                for value in manager.receive_job(ref, keep=args.keep):
+                    print(repr(value))
+            elif args.command == "wait":
+                manager.wait_job(ref)
+                print(text_table(COLUMNS, [job_row(job) for job in manager.get_job(ref)]))
+            elif args.command == "stop":
+                manager.stop_job(ref)
+                print(text_table(COLUMNS, [job_row(job) for job in manager.get_job(ref)]))
+            else:
+                manager.remove_job(ref)
+        finally:
+            manager.shutdown()
+    except JobError as error:
+        print(f"ipyjobs: {error}", file=sys.stderr)
+        return 1
+    return 0
