@@ -31,7 +31,8 @@ def test_memory_stays_flat_past_the_bound_and_every_line_arrives():
     bounded = run_flood(64 * 1024, 1_600_000)
     assert bounded["spilled"] and bounded["intact"]
     assert bounded["growth"] < 16 * MB, bounded
-    # The same job without the bound holds its whole output: this test can fail.
-    unbounded = run_flood(1 << 30, 800_000)
+    # The same job without the bound holds its whole output (160 MB of text): this
+    # test can fail.
+    unbounded = run_flood(1 << 30, 1_600_000)
     assert unbounded["intact"] and not unbounded["spilled"]
-    assert unbounded["growth"] > 75 * MB, unbounded
+    assert unbounded["growth"] > 120 * MB, unbounded
