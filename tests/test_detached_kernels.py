@@ -129,3 +129,22 @@ def test_the_rest_is_received_once_in_order_with_the_result(kernels, tmp_path):
         assert JobStore(store_dir).jobs() == []
     finally:
         kill_stored_jobs(store_dir)
+
+
+def test_a_restarted_kernel_lists_the_job_still_running(kernels, tmp_path):
+    store_dir, gate = str(tmp_path / "store"), str(tmp_path / "gate")
+    try:
+        kernel = kernel_with_the_job(kernels(), store_dir, gate)
+        ids = value(kernel, "[job.id, job.name]")
+        old_pid = kernel.manager.provisioner.process.pid
+        kernel.manager.restart_kernel(now=False)  # what the notebook's Restart does
+        kernel.client.wait_for_ready(timeout=60)
+        assert kernel.manager.provisioner.process.pid != old_pid
+        run(kernel, SETUP.format(store=store_dir))
+        listed = value(kernel, "[[j.id, j.name, j.state.value] for j in ipyjobs.get_job()]")
+        assert listed == [[*ids, "Running"]]
+        open(gate, "w").close()
+        run(kernel, "ipyjobs.wait_job('train', timeout=30)")
+        assert value(kernel, "ipyjobs.get_job('train')[0].result()") == "the result"
+    finally:
+        kill_stored_jobs(store_dir)
