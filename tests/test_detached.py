@@ -190,3 +190,22 @@ def test_the_magics_detach_with_d(ip, tmp_path):
             run(ip, "%job_start -d -b thread 1")
     finally:
         kill_stored_jobs(manager.store_dir)
+
+
+def test_the_scope_is_the_notebook_when_the_server_names_it(store_dir, monkeypatch, tmp_path):
+    monkeypatch.setenv("JPY_SESSION_NAME", "/home/me/analysis.ipynb")
+    job = start(process_jobs.sleep_long, name="long")
+    eventually(lambda: job.state is JobState.RUNNING, 30)
+    assert {r.scope for r in JobStore(str(store_dir)).jobs()} == {"/home/me/analysis.ipynb"}
+    ipyjobs.get_manager().shutdown()
+    other = ipyjobs.JobManager(store_dir=str(store_dir))  # another notebook's kernel
+    monkeypatch.setenv("JPY_SESSION_NAME", "/home/me/other.ipynb")
+    assert other.attach_detached() == []
+    same = ipyjobs.JobManager(store_dir=str(store_dir))  # the same notebook's, later
+    monkeypatch.setenv("JPY_SESSION_NAME", "/home/me/analysis.ipynb")
+    (attached,) = same.attach_detached()
+    assert (attached.id, attached.name, attached.state) == (job.id, "long", JobState.RUNNING)
+    same.stop_job(attached)
+    assert attached.state is JobState.STOPPED
+    same.shutdown()
+    other.shutdown()
