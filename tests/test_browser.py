@@ -38,9 +38,11 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def lab(tmp_path):
-    """JupyterLab on 127.0.0.1 with one notebook; stopped, with its kernels, afterwards."""
-    notebook = new_notebook(cells=[new_code_cell(c) for c in CELLS])
+def lab(tmp_path, request):
+    """JupyterLab on 127.0.0.1 with one notebook (``CELLS``, or the cells the test gives
+    as the fixture's parameter); stopped, with its kernels, afterwards."""
+    cells = getattr(request, "param", CELLS)
+    notebook = new_notebook(cells=[new_code_cell(c) for c in cells])
     notebook.metadata["kernelspec"] = {
         "name": "python3",
         "display_name": "Python 3 (ipykernel)",
@@ -106,31 +108,10 @@ def kernel_state(base: str) -> str | None:
 def test_live_widget_in_jupyterlab(lab):
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+        browser = launch_chromium(p)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"{lab}/lab/tree/live.ipynb")
-            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-            eventually(lambda: kernel_state(lab) == "idle", timeout=60)
-            no = page.get_by_role("button", name="No")
-            if no.count():
-                no.first.click()  # the "get notified about news?" toast
-            select = page.locator(".jp-Dialog").get_by_role("button", name="Select")
-            if select.count():
-                select.first.click()  # "Select Kernel": keep the one that is running
-            cells = page.locator(".jp-Notebook .jp-Cell")
+            cells = open_notebook(page, lab, "live.ipynb")
             cells.nth(0).locator(".jp-InputPrompt").click()
             for _ in range(3):  # load, start the ticker, then the second cell
                 page.keyboard.press("Shift+Enter")
@@ -172,3 +153,83 @@ def test_live_widget_in_jupyterlab(lab):
             ).count()
         finally:
             browser.close()
+
+
+DETACHED_CELLS = [
+    "%config JobManager.store_dir = 'job-store'\n%load_ext ipyjobs",
+    "%%job -d -n ticker\nimport time\nfor i in range(3000):\n    print(f'tick {i}', flush=True)\n"
+    "    time.sleep(0.1)",
+    "%jobs",
+    "%job_stop ticker",
+]
+
+
+def launch_chromium(p):
+    return p.chromium.launch(
+        executable_path=CHROMIUM,
+        args=[
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ],
+    )
+
+
+def open_notebook(page, base: str, name: str):
+    """The notebook open and its kernel idle, toasts and dialogs out of the way."""
+    page.goto(f"{base}/lab/tree/{name}")
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    eventually(lambda: kernel_state(base) == "idle", timeout=60)
+    no = page.get_by_role("button", name="No")
+    if no.count():
+        no.first.click()
+    select = page.locator(".jp-Dialog").get_by_role("button", name="Select")
+    if select.count():
+        select.first.click()
+    return page.locator(".jp-Notebook .jp-Cell")
+
+
+def run_cell(cells, index: int, page) -> None:
+    cells.nth(index).locator(".jp-InputPrompt").click()
+    page.keyboard.press("Shift+Enter")
+
+
+@pytest.mark.parametrize("lab", [DETACHED_CELLS], indirect=True)
+def test_a_detached_jobs_widget_is_live_again_after_a_restart(lab, tmp_path):
+    from ipyjobs.store import JobStore, is_alive
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        with sync_playwright() as p:
+            browser = launch_chromium(p)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                cells = open_notebook(page, lab, "live.ipynb")
+                run_cell(cells, 0, page)
+                run_cell(cells, 1, page)
+                started = cells.nth(1).locator(".jp-OutputArea")
+                started.locator(".ipyjobs-live >> text=Running").first.wait_for(timeout=30_000)
+                restart_kernel(lab, page)  # Kernel > Restart: the job runs on
+                eventually(lambda: kernel_state(lab) == "idle", timeout=60)
+                run_cell(cells, 0, page)  # load ipyjobs again: it finds the job
+                run_cell(cells, 2, page)  # %jobs
+                table = cells.nth(2).locator(".jp-OutputArea")
+                table.locator("text=ticker").first.wait_for(timeout=30_000)
+                table.locator("text=Running").first.wait_for(timeout=30_000)
+                page.screenshot(path=str(ARTIFACTS / "browser-detached-reattached.png"))
+                run_cell(cells, 3, page)  # %job_stop: the table follows it live
+                table.locator("text=Stopped").first.wait_for(timeout=30_000)
+                page.screenshot(path=str(ARTIFACTS / "browser-detached-stopped.png"))
+            finally:
+                browser.close()
+    finally:
+        store = tmp_path / "job-store"
+        if store.exists():
+            for row in JobStore(str(store)).jobs():
+                if is_alive(row.pid, row.pid_start):
+                    os.kill(row.pid, 9)

@@ -209,3 +209,43 @@ def test_the_scope_is_the_notebook_when_the_server_names_it(store_dir, monkeypat
     assert attached.state is JobState.STOPPED
     same.shutdown()
     other.shutdown()
+
+
+def test_a_job_killed_while_no_kernel_watched_is_failed_with_its_signal(manager, store_dir):
+    job = start(process_jobs.sleep_long, name="doomed")
+    eventually(lambda: job.state is JobState.RUNNING, 30)
+    process = job_process(job)
+    manager.shutdown()  # the kernel goes
+    process.kill()  # and the job's process dies while nobody watches
+    eventually(lambda: gone(process.pid), 10)
+    later = ipyjobs.JobManager(store_dir=str(store_dir))  # the next kernel
+    try:
+        (attached,) = later.attach_detached()
+        eventually(lambda: attached.finished, 10)
+        assert attached.state is JobState.FAILED
+        assert "killed by signal 9 (SIGKILL)" in str(attached.reason)
+    finally:
+        later.shutdown()
+
+
+def test_a_kernel_dying_before_it_notes_a_receive_hands_the_records_over_again(
+    manager, store_dir, tmp_path
+):
+    """At least once: the receive hands the records over, the kernel dies before the
+    store notes it, and the next kernel hands them over again (none is lost)."""
+    gate = str(tmp_path / "gate")
+    job = start(process_jobs.print_then_wait, 3, gate, name="twice")
+    eventually(lambda: job.child_jobs[0].records.tail.count("\n") == 3, 30)
+    job.child_jobs[0].records.on_take = None  # the kernel dies just before the note
+    first = "".join(r.value for r in job.receive(raw=True))
+    manager.shutdown()
+    later = ipyjobs.JobManager(store_dir=str(store_dir))
+    try:
+        (attached,) = later.attach_detached()
+        again = "".join(r.value for r in attached.receive(raw=True))
+        assert first == again == "line 0\nline 1\nline 2\n"
+        assert attached.receive(raw=True) == []  # noted this time: not a third time
+        open(gate, "w").close()
+        assert attached.result(30) == "finished"
+    finally:
+        later.shutdown()

@@ -21,6 +21,7 @@ import signal
 import threading
 import time
 import uuid
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle
@@ -373,6 +374,8 @@ class DetachedBackend:
             memory_limit=self.manager.text_memory_limit,
         )
         job._instance_id = uuid.UUID(row.instance_id)
+        if row.begin_time is not None:  # its elapsed time counts from its real start
+            job.begin_time = datetime.fromtimestamp(row.begin_time)
         return job
 
     def _removed(self, job: Job) -> None:
