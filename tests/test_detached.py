@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import psutil
 import pytest
@@ -249,3 +250,18 @@ def test_a_kernel_dying_before_it_notes_a_receive_hands_the_records_over_again(
         assert attached.result(30) == "finished"
     finally:
         later.shutdown()
+
+
+def test_old_finished_jobs_are_pruned_when_a_manager_starts(manager, store_dir):
+    job = start(len, "abc", name="old")
+    assert job.result(30) == 3
+    manager.shutdown()
+    store = JobStore(str(store_dir))
+    store.update(str(job.instance_id), end_time=time.time() - 3 * 86400)
+    keeping = ipyjobs.JobManager(store_dir=str(store_dir), keep_finished_days=0)
+    assert [j.name for j in keeping.attach_detached()] == ["old"]  # 0 keeps them
+    keeping.shutdown()
+    pruning = ipyjobs.JobManager(store_dir=str(store_dir), keep_finished_days=2)
+    assert pruning.attach_detached() == []
+    assert store.jobs() == []
+    pruning.shutdown()

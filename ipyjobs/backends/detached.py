@@ -263,6 +263,9 @@ class DetachedBackend:
     def _record_state(store: JobStore, job: Job, state: JobState, reason: Any = None) -> None:
         """The child's state, and its parent's (a local job's parent mirrors its one
         child), as the store lists them."""
+        row = store.get(str(job.instance_id))
+        if row is not None and JobState(row.state).finished:
+            return  # a finished row keeps how and when it ended: a replay must not move it
         text = f"{type(reason).__name__}: {reason}" if reason is not None else None
         end = time.time() if state.finished else None
         for member in (job, job.parent):
