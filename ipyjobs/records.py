@@ -280,11 +280,7 @@ class RecordBuffer:
                 else:
                     records.append(record)
             if not keep:
-                if self.on_take is not None:
-                    self.on_take()
-                self.version += 1
-                self._entries.clear()
-                self._text_in_memory = 0
+                self._forget_taken()
                 if self._spill is not None:
                     self._spill.truncate(0)
                     self._spill_end = 0
@@ -303,11 +299,7 @@ class RecordBuffer:
             if spill is not None:
                 spill.flush()  # what is read below is on disk
             if not keep:
-                if self.on_take is not None:
-                    self.on_take()
-                self.version += 1
-                self._entries.clear()
-                self._text_in_memory = 0
+                self._forget_taken()
                 if spill is not None:  # the next spill starts a file of its own
                     cleanup = self._cleanup
                     self._spill, self._folder, self._cleanup, self._spill_end = (
@@ -338,6 +330,15 @@ class RecordBuffer:
             text = decoder.decode(data, final=offset >= end)
             if text:
                 yield Record(entry.stream, text, self.job, self.job.location, entry.time)
+
+    def _forget_taken(self) -> None:
+        """A receive took every entry: drop them (with the lock held), telling
+        ``on_take`` first."""
+        if self.on_take is not None:
+            self.on_take()
+        self.version += 1
+        self._entries.clear()
+        self._text_in_memory = 0
 
     def _as_record(self, entry: _Entry) -> Record:
         if isinstance(entry, Record):

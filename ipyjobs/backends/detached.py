@@ -155,11 +155,16 @@ class DetachedBackend:
         child.runner = self
         with self._lock:
             self._followed[child.id] = followed
+        self._in_background(self._start_and_follow, followed, store)
+
+    @staticmethod
+    def _in_background(follow: Any, followed: _Followed, store: JobStore) -> None:
+        """The one thread that follows a child's spool (and, for a new job, starts it)."""
         threading.Thread(
-            target=self._start_and_follow,
+            target=follow,
             args=(followed, store),
             daemon=True,
-            name=f"ipyjobs-detached-{child.id}",
+            name=f"ipyjobs-detached-{followed.job.id}",
         ).start()
 
     @staticmethod
@@ -358,12 +363,7 @@ class DetachedBackend:
                 continue
             if followed.alive():
                 self._set(followed, store, JobState.RUNNING)
-            threading.Thread(
-                target=self._follow,
-                args=(followed, store),
-                daemon=True,
-                name=f"ipyjobs-detached-{followed.job.id}",
-            ).start()
+            self._in_background(self._follow, followed, store)
         return attached
 
     def _job_of(self, job_class: Any, row: StoredJob, parent: Job | None) -> Job:
