@@ -9,12 +9,15 @@
     <= 2 KB and ~0);
 (d) thread job start (until the function runs) against ``ThreadPoolExecutor.submit`` on
     idle workers (target <= 3x) and a fresh ``threading.Thread`` start+join (<= 0.5x),
-    and the worker threads 10 000 back-to-back starts leave.
+    and the worker threads 10 000 back-to-back starts leave. The floor of any pool, a
+    waiting thread woken by a bare lock, is printed with it: on a 2-core machine it is
+    often above half a fresh thread's start+join, so no pool can meet 0.5x there.
 Run: ``python benchmarks/scale.py``.
 """
 
 from __future__ import annotations
 
+import _thread
 import gc
 import statistics
 import sys
@@ -147,16 +150,40 @@ def thread_start() -> tuple[float, float, float, int]:
         thread.join()
         return time.perf_counter() - started
 
-    for _ in range(50):  # warm all three
-        ours(), pool(), fresh_thread()
-    rounds = [[ours(), pool(), fresh_thread()] for _ in range(500)]
+    # The floor of any pool: a waiting thread woken by a bare lock, with no work item.
+    go = _thread.allocate_lock()
+    go.acquire()
+
+    def waiting_thread() -> None:
+        while go.acquire():
+            if not pool_open:
+                return
+            mark()
+
+    pool_open = True
+    waiter = threading.Thread(target=waiting_thread, daemon=True)
+    waiter.start()
+
+    def handoff() -> float:
+        ran.clear()
+        started = time.perf_counter()
+        go.release()
+        ran.wait(10)
+        return time.perf_counter() - started
+
+    for _ in range(50):  # warm all four
+        ours(), pool(), fresh_thread(), handoff()
+    rounds = [[ours(), pool(), fresh_thread(), handoff()] for _ in range(500)]
     executor.shutdown()
+    pool_open = False
+    go.release()
+    waiter.join()
     medians = [statistics.median(column) for column in zip(*rounds, strict=True)]
     for _ in range(HELD):  # back to back: each waits for the last
         manager.start_job(int).wait_until_finished(10)
     workers = len(manager.backend("thread").pool.threads())
     manager.shutdown()
-    return medians[0], medians[1], medians[2], workers
+    return medians[0], medians[1], medians[2], medians[3], workers
 
 
 def main() -> int:
@@ -184,11 +211,16 @@ def main() -> int:
         f"memory per finished, received job: {held:7.0f} B (target <= 2048); "
         f"per removed job: {removed:5.0f} B"
     )
-    ours, pool, fresh, workers = thread_start()
+    ours, pool, fresh, floor, workers = thread_start()
     print(
         f"thread job start {ours * 1e6:6.1f} us; ThreadPoolExecutor.submit {pool * 1e6:6.1f} us"
         f" ({ours / pool:4.2f}x, target <= 3); Thread start+join {fresh * 1e6:6.1f} us "
         f"({ours / fresh:4.2f}x, target <= 0.5)"
+    )
+    print(
+        f"  floor: a waiting thread woken by a bare lock {floor * 1e6:6.1f} us "
+        f"({floor / fresh:4.2f}x Thread start+join; ThreadPoolExecutor.submit "
+        f"{pool / fresh:4.2f}x)"
     )
     print(f"worker threads after {HELD} back-to-back starts: {workers}")
     return 0
