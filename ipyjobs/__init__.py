@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # what the lazy names are, for readers and type checkers
         receive_job,
         remove_job,
         resume_job,
+        send_input,
         set_manager,
         start_job,
         stop_job,
@@ -74,6 +75,7 @@ __all__ = [
     "register_backend",
     "remove_job",
     "resume_job",
+    "send_input",
     "set_manager",
     "start_job",
     "start_thread",
@@ -86,8 +88,8 @@ __all__ = [
 
 #: The module that defines each public name, imported when the name is first used.
 _MODULES = {
-    "api": "as_job get_job get_manager receive_job remove_job resume_job set_manager "
-    "start_job stop_job suspend_job wait_job",
+    "api": "as_job get_job get_manager receive_job remove_job resume_job send_input "
+    "set_manager start_job stop_job suspend_job wait_job",
     "inside": "check_stop current_job start_thread write_output write_progress",
     "errors": "EnginesUnavailableError InvalidJobTargetError InvalidStateError "
     "JobArgumentError JobError JobNotFoundError JobStateError JobStopped",

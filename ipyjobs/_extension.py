@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import builtins
+import getpass
 import subprocess
 import sys
 import warnings
@@ -95,6 +97,7 @@ class _Loaded:
         shell.user_ns[CALL] = background
         shell.user_ns_hidden[CALL] = background
         shell.configurables.append(self.manager)
+        self.kernel_input = _KernelInput(getattr(shell, "kernel", None))
         capture.acquire(shell.display_pub)
         self.original_system = shell.system
         shell.system = _job_aware_system(shell, self.original_system)
@@ -145,6 +148,53 @@ class _Loaded:
         if "system" in vars(shell):
             del shell.system
         capture.release()
+        self.kernel_input.unload()
+
+
+class _KernelInput:
+    """Keep a job's ``input()`` from ever reaching the kernel's stdin channel.
+
+    ipykernel puts its own ``raw_input`` and ``getpass`` in place for each execute, so
+    that ``input()`` in a cell asks the front end; from a job's thread that would ask in
+    whichever cell runs. Those two are routed here, on the kernel object, so each execute
+    puts the routed versions in place; and the values the kernel restores after this
+    execute (``_sys_raw_input``, ``_save_getpass``) are routed too, for jobs that ask
+    between executes. Outside a job everything behaves as before."""
+
+    _PAIRS = (("raw_input", "_sys_raw_input", False), ("getpass", "_save_getpass", True))
+
+    def __init__(self, kernel: Any) -> None:
+        from .capture import is_routed, route_input
+
+        self.kernel = kernel if callable(getattr(kernel, "raw_input", None)) else None
+        if self.kernel is None:
+            return
+        for method, saved, secret in self._PAIRS:
+            original = getattr(kernel, method)
+            routed = route_input(original, secret=secret)
+            setattr(kernel, method, routed)
+            if builtins.input == original:  # this execute's (the method is rebound)
+                builtins.input = routed
+            if getpass.getpass == original:
+                getpass.getpass = routed
+            restored = getattr(kernel, saved, None)
+            if callable(restored) and not is_routed(restored):
+                setattr(kernel, saved, route_input(restored, secret=secret))
+
+    def unload(self) -> None:
+        kernel = self.kernel
+        if kernel is None:
+            return
+        for method, saved, _ in self._PAIRS:
+            routed = vars(kernel).pop(method, None)
+            original = getattr(routed, "ipyjobs_original", None)
+            if original is not None and builtins.input is routed:
+                builtins.input = original
+            if original is not None and getpass.getpass is routed:
+                getpass.getpass = original
+            restored = getattr(kernel, saved, None)
+            if hasattr(restored, "ipyjobs_original"):
+                setattr(kernel, saved, restored.ipyjobs_original)
 
 
 def _attach(manager: Any) -> None:

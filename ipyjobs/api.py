@@ -25,6 +25,7 @@ __all__ = [
     "receive_job",
     "remove_job",
     "resume_job",
+    "send_input",
     "set_manager",
     "start_job",
     "start_thread",
@@ -82,6 +83,7 @@ stop_job = _delegate("stop_job")
 remove_job = _delegate("remove_job")
 suspend_job = _delegate("suspend_job")
 resume_job = _delegate("resume_job")
+send_input = _delegate("send_input")
 
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -14,7 +14,9 @@ Python and cannot be routed by thread; it goes where fd 1 goes.
 
 from __future__ import annotations
 
+import builtins
 import contextvars
+import getpass
 import sys
 import threading
 import warnings
@@ -22,6 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from .asking import ask
 from .records import Stream
 
 if TYPE_CHECKING:
@@ -228,6 +231,26 @@ def _route_display(original: Callable[..., Any]) -> Callable[..., Any]:
     return publish
 
 
+def route_input(original: Callable[..., Any], *, secret: bool = False) -> Callable[..., Any]:
+    """``original`` (``input``, ``getpass.getpass``, or the kernel's own versions of them)
+    outside a job; inside one, the job asks (see ``asking``)."""
+
+    def routed(prompt: Any = None, *args: Any, **kwargs: Any) -> str:
+        job = _current_job.get()
+        if job is None:
+            return original(*(() if prompt is None else (prompt,)), *args, **kwargs)
+        return ask(job, "Password: " if secret and prompt is None else prompt, secret=secret)
+
+    routed.ipyjobs_original = original  # type: ignore[attr-defined]
+    routed.__name__ = getattr(original, "__name__", "input")
+    routed.__doc__ = getattr(original, "__doc__", None)
+    return routed
+
+
+def is_routed(function: Any) -> bool:
+    return hasattr(function, "ipyjobs_original")
+
+
 def prepare() -> None:
     """Make the router classes for the streams now in place, so a later ``install`` over
     them takes microseconds instead of a ``dir()`` of each (a forkserver calls this once
@@ -243,6 +266,8 @@ def install(display_pub: Any = None) -> None:
         and isinstance(sys.stdout, StreamRouter)  # cheap checks first: this runs at
         and isinstance(sys.stderr, StderrRouter)  # every job start
         and warnings.showwarning is _route_warning
+        and hasattr(builtins.input, "ipyjobs_original")
+        and hasattr(getpass.getpass, "ipyjobs_original")
     ):
         return
     with _routing.lock:
@@ -253,6 +278,10 @@ def install(display_pub: Any = None) -> None:
         if warnings.showwarning is not _route_warning:
             _routing.showwarning = warnings.showwarning
             warnings.showwarning = _route_warning
+        if not is_routed(builtins.input):
+            builtins.input = route_input(builtins.input)
+        if not is_routed(getpass.getpass):
+            getpass.getpass = route_input(getpass.getpass, secret=True)
         if display_pub is not None and not hasattr(display_pub.publish, "ipyjobs_original"):
             display_pub.publish = _route_display(display_pub.publish)
             _routing.display_pub = display_pub
@@ -284,6 +313,10 @@ def uninstall() -> None:
                 setattr(sys, name, stream)
         if warnings.showwarning is _route_warning:
             warnings.showwarning = _routing.showwarning
+        if is_routed(builtins.input):
+            builtins.input = builtins.input.ipyjobs_original
+        if is_routed(getpass.getpass):
+            getpass.getpass = getpass.getpass.ipyjobs_original
         pub = _routing.display_pub
         if pub is not None and hasattr(pub.publish, "ipyjobs_original"):
             if "publish" in vars(pub):

@@ -32,6 +32,8 @@ log = logging.getLogger("ipyjobs")
 
 StateCallback = Callable[["Job", JobState, JobState], object]
 _making_records = threading.Lock()  # makes a parent's record buffer once
+#: The answer slot of a job blocked in ``getpass()`` until it is answered.
+_SECRET: Any = ("", False)
 
 
 class JobController(Protocol):
@@ -51,6 +53,7 @@ class Runner(Protocol):
     def stop(self, job: Job) -> None: ...
     def suspend(self, job: Job) -> None: ...
     def resume(self, job: Job) -> None: ...
+    def answer(self, job: Job, text: str, echo: bool) -> None: ...
 
 
 class Job:
@@ -60,11 +63,13 @@ class Job:
     # only if it is used: a finished job held in a session of thousands costs little.
     __slots__ = (
         "__weakref__",
+        "_answer",
         "_callbacks",
         "_condition",
         "_instance_id",
         "_lock",
         "_memory_limit",
+        "_prompt",
         "_reason",
         "_records",
         "_state",
@@ -129,6 +134,8 @@ class Job:
         self._lock = threading.Lock()
         self._condition: threading.Condition | None = None
         self._callbacks: list[StateCallback] | None = None
+        self._prompt: str | None = None  # what the job asks, while it is Blocked
+        self._answer: Any = None  # the answer, until the job's thread takes it
         if parent is not None:
             parent.child_jobs.append(self)
 
@@ -232,6 +239,8 @@ class Job:
                 return False
             new, reason = decision
             self._state = new
+            if new is not JobState.BLOCKED:
+                self._prompt = None  # answered, or a stop or an end came first
             if new.finished:
                 self.end_time = datetime.now()
                 self._reason = reason if new is JobState.FAILED else None
@@ -263,6 +272,71 @@ class Job:
             return derive_parent_state(states), reason
 
         self._change_state(decide)
+
+    # -- input (Blocked) ------------------------------------------------------------------
+    @property
+    def prompt(self) -> str | None:
+        """What the job asks while it is Blocked (a parent: its first blocked child's
+        prompt); None otherwise."""
+        blocked = self.blocked_child()
+        return blocked._prompt if blocked is not None else None
+
+    @property
+    def prompt_is_secret(self) -> bool:
+        """True while the job waits in ``getpass()``: the answer is shown nowhere."""
+        blocked = self.blocked_child()
+        return blocked is not None and blocked._answer is _SECRET
+
+    def blocked_child(self) -> Job | None:
+        """The job that waits for an answer: this one, or its first blocked child."""
+        if self._prompt is not None:
+            return self
+        return next((b for c in self.child_jobs if (b := c.blocked_child()) is not None), None)
+
+    def send_input(self, text: str, *, echo: bool = True) -> None:
+        """Answer the job's prompt (a parent: its blocked child's); the job runs on and
+        its ``input()`` returns ``text``, which is also written after the prompt in the
+        job's output, as a terminal shows it (``echo=False``: not, for an answer the user
+        just typed where the output is shown). A ``JobStateError`` unless Blocked."""
+        if not isinstance(text, str):
+            raise JobArgumentError(f"an answer is a str, not {type(text).__name__}")
+        blocked = self.blocked_child()
+        if blocked is None or blocked.runner is None:
+            raise JobStateError(f"{self.name} is {self._state.value}, not Blocked: it asks nothing")
+        blocked.runner.answer(blocked, text, echo)
+
+    def block(self, prompt: str, secret: bool = False) -> bool:
+        """Running -> Blocked, asking ``prompt`` (set first, so whoever hears of the state
+        sees it). False if the job was not Running (a stop came first)."""
+
+        def decide() -> tuple[JobState, None] | None:
+            if self._state is not JobState.RUNNING:
+                return None
+            self._prompt, self._answer = prompt, _SECRET if secret else None
+            return JobState.BLOCKED, None
+
+        return self._change_state(decide)
+
+    def unblock(self, answer: tuple[str, bool] | None = None) -> bool:
+        """Blocked -> Running, keeping ``answer`` (the text, and whether to echo it) for
+        ``wait_for_answer``; atomic, so of two answers to one prompt only the first is
+        taken. False if the job is not Blocked."""
+
+        def decide() -> tuple[JobState, None] | None:
+            if self._state is not JobState.BLOCKED:
+                return None
+            self._answer = answer
+            return JobState.RUNNING, None
+
+        return self._change_state(decide)
+
+    def wait_for_answer(self) -> tuple[str, bool] | None:
+        """In the job's thread, after ``block``: the answer and whether to echo it, once
+        given; None if a stop came instead (the job is Stopping, or finished)."""
+        with self._lock:
+            self._waiting().wait_for(lambda: self._state is not JobState.BLOCKED)
+            answer, self._answer = self._answer, None
+            return answer if self._state is JobState.RUNNING else None
 
     # -- waiting ------------------------------------------------------------------------
     def wait(self, timeout: float | None = None) -> bool:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import functools
+import getpass
 from collections.abc import Callable
 from typing import Any
 
-from IPython.core.error import UsageError
+from IPython.core.error import StdinNotImplementedError, UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
@@ -15,6 +16,7 @@ from . import api
 from .errors import JobError
 from .formatting import JobList
 from .job import Job
+from .state import JobState
 
 
 def _usage_errors(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -83,8 +85,8 @@ def peel_options(parser: argparse.ArgumentParser, line: str) -> tuple[argparse.N
 
 @magics_class
 class JobMagics(Magics):
-    """``%job_start``, ``%%job``, ``%job_receive``, ``%job_wait``, ``%jobs``, ``%job_stop``,
-    ``%job_remove``, ``%job_suspend`` and ``%job_resume``."""
+    """``%job_start``, ``%%job``, ``%job_receive``, ``%job_input``, ``%job_wait``, ``%jobs``,
+    ``%job_stop``, ``%job_remove``, ``%job_suspend`` and ``%job_resume``."""
 
     # -- starting ---------------------------------------------------------------------------
     @magic_arguments()
@@ -137,19 +139,69 @@ class JobMagics(Magics):
     @_usage_errors
     def job_receive(self, line: str) -> Any:
         """Receive-Job: replay the jobs' output here and return their output values: the
-        value itself if there is exactly one, a list if several, None if none."""
+        value itself if there is exactly one, a list if several, None if none. A Blocked
+        job's prompt is then asked here, where the front end can ask (a terminal, a
+        notebook that allows input), and the answer sent; with ``-w`` this goes on until
+        the jobs finish."""
         args = parse_argstring(self.job_receive, line)
-        values = api.receive_job(
-            *self._refs(args.refs),
-            keep=args.keep,
-            wait=args.wait,
-            auto_remove=args.auto_remove,
-            no_recurse=args.no_recurse,
-            location=args.location,
-        )
+        refs = self._refs(args.refs)
+        manager = api.get_manager()
+        jobs = manager.get_job(*refs)
+        values: list[Any] = []
+        while True:
+            shown = {job.id for job in jobs if job.has_more_data}
+            values += manager.receive_job(
+                *refs,
+                keep=args.keep,
+                wait=args.wait,
+                auto_remove=args.auto_remove,
+                no_recurse=args.no_recurse,
+                location=args.location,
+            )
+            blocked = [job for job in jobs if job.state is JobState.BLOCKED]
+            answered = [self._answer_here(job, job.id in shown) for job in blocked]
+            if not args.wait or not blocked or not all(answered):
+                break
         if not values:
             return None
         return values[0] if len(values) == 1 else values
+
+    def _answer_here(self, job: Job, prompt_shown: bool) -> bool:
+        """Ask a Blocked job's prompt here and send the answer; False where nothing can be
+        asked (a notebook run without input, as nbval runs it), after saying how to
+        answer. The prompt was just replayed if the job gave output, so it is not
+        repeated; the answer, typed here, is not echoed into the job's output again."""
+        prompt = job.prompt or ""
+        ask = getpass.getpass if job.prompt_is_secret else input
+        try:
+            text = ask("" if prompt_shown else prompt)
+        except (StdinNotImplementedError, EOFError, OSError):
+            if prompt_shown:
+                print()  # the replayed prompt ends the line
+            print(f"{job.name} is Blocked: answer with %job_input {job.id} TEXT")
+            return False
+        try:
+            job.send_input(text, echo=False)
+        except JobError as error:  # stopped, or answered elsewhere, meanwhile
+            print(f"{job.name}: the answer was not sent ({error})")
+            return False
+        return True
+
+    @magic_arguments()
+    @argument("ref", help="The Blocked job: an id, a name or a Job variable.")
+    @argument("text", nargs="*", help="The answer: the rest of the line, exactly as typed.")
+    @line_magic
+    @_usage_errors
+    def job_input(self, line: str) -> None:
+        """Answer a Blocked job's ``input()`` (PowerShell's Receive-Job answers a prompt);
+        the rest of the line after the job is the answer, as typed (it may be empty)."""
+        word, _, text = line.strip().partition(" ")
+        if not word:
+            raise UsageError("%job_input needs a job and the answer, e.g. %job_input 3 Ann")
+        refs = self._refs([word])
+        if len(refs) != 1:
+            raise UsageError(f"{word} holds {len(refs)} jobs; name the one to answer")
+        api.send_input(refs[0], text)
 
     @magic_arguments()
     @argument("--any", action="store_true", help="Return when any one job finishes.")

@@ -402,6 +402,17 @@ class JobManager(Configurable):
             if child.set_state(JobState.STOPPING) and child.runner is not None:
                 child.runner.stop(child)
 
+    def send_input(self, ref: Any, text: str) -> Job:
+        """Answer the prompt of the Blocked job ``ref`` names (one job; a parent answers
+        its blocked child); the job runs on and its ``input()`` returns ``text``."""
+        jobs = self._require((ref,), "answer")
+        if len(jobs) != 1:
+            names = ", ".join(job.name for job in jobs)
+            raise JobArgumentError(f"{ref!r} names {len(jobs)} jobs ({names}); answer one")
+        self.refuse_held_elsewhere(jobs, "answer")
+        jobs[0].send_input(text)
+        return jobs[0]
+
     def suspend_job(self, *refs: Any) -> list[Job]:
         """Suspend-Job (process jobs); waiting treats a suspended job as done waiting."""
         return self._for_children(refs, "suspend", lambda child: child.runner.suspend(child))

@@ -5,7 +5,8 @@ While its prompt shows, terminal IPython swaps ``sys.stdout`` for prompt_toolkit
 user types would write on the terminal. prompt_toolkit fires ``on_reset`` each time the
 prompt starts, inside that swap, so the router is put back over the proxy there.
 
-A notice (``[1] Completed  Job1  slow()``) is printed above the prompt at once when the
+A notice (``[1] Completed  Job1  slow()``, or ``[3] Blocked  Job3  name? `` for a job
+waiting in ``input()``) is printed above the prompt at once when the
 prompt is showing (``run_in_terminal`` keeps the half-typed input intact), and otherwise
 queued and printed after the running cell, before the next prompt. Kernels get none:
 their widgets show the state.
@@ -19,15 +20,19 @@ from typing import TYPE_CHECKING, Any
 
 from . import capture
 from .formatting import one_line
+from .state import JobState
 
 if TYPE_CHECKING:
     from .job import Job
     from .manager import JobManager
-    from .state import JobState
 
 
 def notice_text(job: Job) -> str:
-    return f"[{job.id}] {job.state.value}  {job.name}  {one_line(job.command)}"
+    """``[1] Completed  Job1  slow()``; a Blocked job shows what it asks instead of its
+    command: ``[3] Blocked  Job3  name? ``."""
+    prompt = job.prompt if job.state is JobState.BLOCKED else None
+    what = prompt if prompt is not None else one_line(job.command)
+    return f"[{job.id}] {job.state.value}  {job.name}  {what}"
 
 
 class TerminalNotices:
@@ -73,7 +78,7 @@ class TerminalNotices:
         job.add_state_callback(self._changed)
 
     def _changed(self, job: Job, previous: JobState, new: JobState) -> None:
-        if not new.finished or not self.manager.notify:
+        if not (new.finished or new is JobState.BLOCKED) or not self.manager.notify:
             return
         text = notice_text(job)
         app = self.app

@@ -1,5 +1,5 @@
 """Receive-Job: a job's records are handed over once (kept only with ``keep``), and
-``wait`` streams them while the jobs run."""
+``wait`` streams them while the jobs run (until they finish or wait for an answer)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from .errors import JobArgumentError, JobNotFoundError
 from .host import Host
 from .job import Job, check_timeout, wait_jobs, walk
 from .replay import replay
+from .state import JobState
 
 #: How often ``wait`` hands over new output while jobs run.
 STREAM_INTERVAL = 0.05
@@ -69,9 +70,10 @@ def receive(
         return received
     deadline = None if options.timeout is None else time.monotonic() + options.timeout
     while True:
-        finished = all(job.finished for job in jobs)
+        # A Blocked job waits for the user: streaming on would wait forever.
+        settled = all(job.finished or job.state is JobState.BLOCKED for job in jobs)
         hand_over()
         remaining = None if deadline is None else deadline - time.monotonic()
-        if finished or (remaining is not None and remaining <= 0):
+        if settled or (remaining is not None and remaining <= 0):
             return received
         wait_jobs(jobs, timeout=min(STREAM_INTERVAL, remaining or STREAM_INTERVAL))

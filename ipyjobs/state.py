@@ -46,8 +46,13 @@ class JobState(StrEnum):
 FINISHED_STATES = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.STOPPED})
 
 #: States in which ``wait_job`` stops waiting: the finished ones plus those PowerShell's
-#: Wait-Job also returns on, since no progress will come without the user acting.
-WAIT_RETURNS_STATES = FINISHED_STATES | {JobState.SUSPENDED, JobState.DISCONNECTED}
+#: Wait-Job also returns on, since no progress will come without the user acting (a
+#: Blocked job waits for an answer).
+WAIT_RETURNS_STATES = FINISHED_STATES | {
+    JobState.SUSPENDED,
+    JobState.DISCONNECTED,
+    JobState.BLOCKED,
+}
 
 
 @dataclass(frozen=True, slots=True)

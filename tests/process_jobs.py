@@ -120,3 +120,25 @@ def stop_when_asked() -> None:
     while True:
         ipyjobs.check_stop()
         time.sleep(0.01)
+
+
+def greet() -> str:
+    """Asks twice, once for a secret (interactive jobs)."""
+    import getpass
+
+    name = input("name? ")
+    secret = getpass.getpass("token? ")
+    print(f"hello {name} ({len(secret)})")
+    return name
+
+
+def ask_forever() -> None:
+    while True:
+        input("more? ")
+
+
+def ask_then_wait(gate: str) -> str:
+    answer = input("once? ")
+    while not os.path.exists(gate):
+        time.sleep(0.01)
+    return answer

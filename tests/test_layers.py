@@ -17,7 +17,7 @@ PACKAGE = Path(ipyjobs.__file__).parent
 #: Lowest first. A module may import its own layer or a lower one, never a higher one.
 LAYERS = {
     "model": {"errors", "state", "records", "job", "repository", "formatting", "store", "spool"},
-    "execution": {"host", "capture", "collector", "execution", "replay", "inside"},
+    "execution": {"host", "asking", "capture", "collector", "execution", "replay", "inside"},
     "manager and backends": {"manager", "receiving", "backends"},
     "API": {"api"},
     "front ends": {"_extension", "magics", "transformer", "notices", "widgets", "cli"},
@@ -164,6 +164,7 @@ def test_a_process_jobs_child_imports_only_what_it_runs(manager):
         "ipyjobs.state",
         "ipyjobs.records",
         "ipyjobs.capture",
+        "ipyjobs.asking",  # input() in the job
         "ipyjobs.execution",
         "ipyjobs.backends",
         "ipyjobs.backends.shipping",

@@ -196,6 +196,8 @@ class ProcessBackend:
                 for item in message[1]:
                     inbox.append(to_record(job, item))
                 job.records.collect()
+            elif kind == "blocked":  # after the items that wrote its prompt
+                job.block(message[1], message[2])
             elif kind == "done":
                 done = message
         handle.process.join(5)
@@ -245,6 +247,13 @@ class ProcessBackend:
     def _signal(handle: _Child, signum: int) -> None:
         with contextlib.suppress(ProcessLookupError, TypeError):  # already gone
             os.kill(handle.process.pid, signum)
+
+    def answer(self, child: Job, text: str, echo: bool) -> None:
+        """Running again at once; the child's ``input()`` returns when the text arrives."""
+        handle = self._handle(child)
+        if handle is None or not child.unblock():
+            raise JobStateError(f"{child.name} is {child.state.value}, not Blocked")
+        handle.send(("answer", text, echo))
 
     def suspend(self, child: Job) -> None:
         """SIGSTOP, and Suspended only once the process is seen stopped: the signal is

@@ -9,9 +9,11 @@ second thread to get the GIL. Messages to the kernel are tuples:
     ("running",)                       the work started
     ("items", [item, ...])             inbox items: str (stdout), (STDERR, str),
                                        (stream, pickled value, text) for other records
+    ("blocked", prompt, secret)        the work waits in input() (its prompt was sent)
     ("done", state, reason, text)      the work ended (reason: pickled exception or None)
 
-The kernel sends ("stop",) for a cooperative stop. When the pipe breaks (the kernel is
+The kernel sends ("stop",) for a cooperative stop and ("answer", text, echo) to a blocked
+``input()``. When the pipe breaks (the kernel is
 gone, even killed with SIGKILL), the child exits at once.
 """
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import _thread
 import os
+import queue
 import signal
 import sys
 import threading
@@ -80,16 +83,31 @@ def main(connection: Any, payload: bytes) -> None:
                 flush(wait=False)
 
     job.records.inbox = send_as_written
+    answers: queue.SimpleQueue[tuple[str, bool] | None] = queue.SimpleQueue()
+
+    def ask_the_kernel(prompt: str, secret: bool) -> tuple[str, bool] | None:
+        """The job is Blocked in the kernel until an answer (or a stop: None) comes."""
+        flush()  # the prompt's text goes first
+        with sending:
+            connection.send(("blocked", prompt, secret))
+        return answers.get()
+
+    job.asker = ask_the_kernel
 
     def keep_the_pipe() -> None:
         """The child's one helper thread (a second one cost a start each job): it reads
         what the kernel sends, a stop or the end of the pipe when the kernel is gone, and
         every ``FLUSH_INTERVAL`` sends what writes left behind (those within the
-        interval of a send)."""
+        interval of a send). It hands answers to a blocked ``input()``."""
         while True:
             try:
-                if connection.poll(FLUSH_INTERVAL) and connection.recv()[0] == "stop":
-                    job.stop_requested = True
+                if connection.poll(FLUSH_INTERVAL):
+                    message = connection.recv()
+                    if message[0] == "answer":
+                        answers.put((message[1], message[2]))
+                    elif message[0] == "stop":
+                        job.stop_requested = True
+                        answers.put(None)  # a blocked input() ends with the stop
             except (EOFError, OSError):
                 os._exit(70)  # the kernel is gone: leave nothing behind
             flush()

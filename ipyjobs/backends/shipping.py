@@ -179,6 +179,21 @@ class StandInJob:
         self.last_output = None
         self.has_output = False
         self.outcome: tuple[Any, BaseException | None] | None = None
+        #: Where this job's ``input()`` is answered: given the prompt and whether it is
+        #: secret, it returns the answer and whether to echo it, or None for a stop.
+        #: None where no one can answer (an engine, a detached job).
+        self.asker: Callable[[str, bool], tuple[str, bool] | None] | None = None
+        self._asking = ("", False)
+
+    def block(self, prompt: str, secret: bool = False) -> bool:
+        if self.asker is None:
+            raise EOFError(f"{self.name} cannot ask for input here; pass what it needs instead")
+        self._asking = (prompt, secret)
+        return True
+
+    def wait_for_answer(self) -> tuple[str, bool] | None:
+        assert self.asker is not None
+        return self.asker(*self._asking)
 
     def write_output(self, value: Any) -> None:
         self.records.add(Stream.OUTPUT, value)

@@ -291,6 +291,11 @@ class ThreadBackend:
             if child.wait_until_finished(self.retry_interval):
                 return
 
+    def answer(self, child: Job, text: str, echo: bool) -> None:
+        """The job's thread waits in ``input()`` for this (see ``asking``)."""
+        if not child.unblock((text, echo)):
+            raise JobStateError(f"{child.name} is {child.state.value}, not Blocked")
+
     def suspend(self, child: Job) -> None:
         raise JobStateError(f"{child.name}: a ThreadJob cannot be suspended (use a process job)")
 
