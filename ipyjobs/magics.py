@@ -195,7 +195,7 @@ class JobMagics(Magics):
     def job_input(self, line: str) -> None:
         """Answer a Blocked job's ``input()`` (PowerShell's Receive-Job answers a prompt);
         the rest of the line after the job is the answer, as typed (it may be empty)."""
-        word, _, text = line.strip().partition(" ")
+        word, _, text = line.lstrip().partition(" ")
         if not word:
             raise UsageError("%job_input needs a job and the answer, e.g. %job_input 3 Ann")
         refs = self._refs([word])

@@ -40,6 +40,8 @@ class Stream(StrEnum):
 
 
 TEXT_STREAMS = frozenset({Stream.STDOUT, Stream.STDERR})
+#: The records a live view counts for the user, as it shows only text.
+_NOTED = frozenset({Stream.WARNING, Stream.DISPLAY, Stream.ERROR})
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,16 +114,47 @@ class RecordBuffer:
         "_lock",
         "_spill",
         "_spill_end",
+        "_tail",
         "_text_in_memory",
         "job",
         "memory_limit",
+        "noted",
         "on_take",
         "pending",
-        "tail",
         "version",
     )
     #: How many of the last characters of text ``tail`` keeps.
     tail_limit = 4000
+
+    @property
+    def tail(self) -> str:
+        """The last characters of text the job wrote (stdout and stderr), received or not."""
+        return "".join(text for _, text in self._tail)
+
+    def tail_runs(self) -> list[tuple[Stream, str]]:
+        """``tail`` as (stream, text) runs, oldest first."""
+        return list(self._tail)
+
+    def _add_to_tail(self, stream: Stream, text: str) -> None:
+        limit = self.tail_limit
+        if len(text) >= limit:
+            self._tail = [(stream, text[-limit:])]
+            return
+        runs = self._tail if isinstance(self._tail, list) else []
+        if runs and runs[-1][0] is stream:
+            runs[-1] = (stream, runs[-1][1] + text)
+        else:
+            runs.append((stream, text))
+        excess = sum(len(t) for _, t in runs) - limit
+        while excess > 0:
+            first_stream, first = runs[0]
+            if len(first) <= excess:
+                del runs[0]
+                excess -= len(first)
+            else:
+                runs[0] = (first_stream, first[excess:])
+                excess = 0
+        self._tail = runs
 
     def __init__(self, job: Job, memory_limit: int = 1 << 20) -> None:
         self.job = job
@@ -135,8 +168,13 @@ class RecordBuffer:
         self._spill_end = 0
         self._folder: str | None = None
         self._cleanup: weakref.finalize | None = None
-        #: The last characters of text the job wrote, received or not (for live views).
-        self.tail = ""
+        # The last characters of text the job wrote, received or not (for live views):
+        # (stream, text) runs, so stderr shows as stderr. Empty (a shared tuple) until
+        # there is text.
+        self._tail: list[tuple[Stream, str]] | tuple[()] = ()
+        #: How many warnings, displays and errors the job recorded, received or not (for
+        #: live views, which show only text); None until there is one.
+        self.noted: dict[Stream, int] | None = None
         #: Called (under the buffer's lock) when a receive removes the records, so a
         #: detached job's store can mark how far it was received.
         self.on_take: Callable[[], None] | None = None
@@ -206,14 +244,20 @@ class RecordBuffer:
         for segment in segments:
             if segment[0] is None:
                 self._entries.append(segment[1])
+                if segment[1].stream in _NOTED:
+                    self._note(segment[1].stream)
             else:
                 self._add_text(segment[0], "".join(segment[1]), segment[2])
+
+    def _note(self, stream: Stream) -> None:
+        if self.noted is None:
+            self.noted = {}
+        self.noted[stream] = self.noted.get(stream, 0) + 1
 
     def _add_text(self, stream: Stream, text: str, now: datetime) -> None:
         if not text:
             return
-        limit = self.tail_limit
-        self.tail = text[-limit:] if len(text) >= limit else (self.tail + text)[-limit:]
+        self._add_to_tail(stream, text)
         tail = self._entries[-1] if self._entries else None
         if self._text_in_memory + len(text) > self.memory_limit:
             self._spill_text(stream, text, tail, now)

@@ -21,23 +21,34 @@ import ipywidgets as w
 
 from .errors import JobError
 from .formatting import one_line, text_table
+from .records import Stream
+from .state import JobState
 
 if TYPE_CHECKING:
     from .job import Job
     from .manager import JobManager
 
+#: Each state's colour: mid-tones, readable (a contrast of 3:1 or more, WCAG's bar for
+#: bold text) on JupyterLab's light and dark themes alike; Blocked has its own, as it
+#: waits for the user.
 STATE_COLOURS = {
     "NotStarted": "#6c757d",
     "Running": "#0d6efd",
     "Completed": "#198754",
     "Failed": "#dc3545",
-    "Stopping": "#fd7e14",
-    "Stopped": "#6f42c1",
-    "Blocked": "#fd7e14",
-    "Suspending": "#fd7e14",
-    "Suspended": "#adb5bd",
-    "Disconnected": "#adb5bd",
+    "Stopping": "#d9480f",
+    "Stopped": "#8a63d2",
+    "Blocked": "#d6336c",
+    "Suspending": "#d9480f",
+    "Suspended": "#868e96",
+    "Disconnected": "#868e96",
 }
+#: What the live tail says of the records it does not show.
+_NOTED_NAMES = (
+    (Stream.WARNING, "warning", "warnings"),
+    (Stream.DISPLAY, "display", "displays"),
+    (Stream.ERROR, "error", "errors"),
+)
 STABLE_COLUMNS = ("Id", "Name", "JobType", "Location", "Command")
 
 
@@ -63,10 +74,62 @@ def elapsed(job: Job) -> str:
     return f"{(end - job.begin_time).total_seconds():.1f} s"
 
 
+def tail_html(members: Sequence[Job], lines: int) -> str:
+    """The last ``lines`` lines the jobs wrote, stderr in the error colour, and a line
+    naming the warnings, displays and errors recorded (the tail shows text only)."""
+    runs = [run for member in members for run in member.records.tail_runs()]
+    kept, count = [], 0
+    for stream, text in reversed(runs):  # from the end, until enough lines are kept
+        pieces = text.split("\n")
+        if count + len(pieces) - 1 >= lines:
+            text = "\n".join(pieces[-(lines - count) :]).lstrip("\n")
+            kept.append((stream, text))
+            break
+        kept.append((stream, text))
+        count += len(pieces) - 1
+    body = "".join(
+        f'<span class="ipyjobs-stderr" style="color:var(--jp-error-color1,#d32f2f)">'
+        f"{html.escape(text)}</span>"
+        if stream is Stream.STDERR
+        else html.escape(text)
+        for stream, text in reversed(kept)
+    ).rstrip("\n")
+    noted: dict[Stream, int] = {}
+    for member in members:
+        for stream, number in (member.records.noted or {}).items():
+            noted[stream] = noted.get(stream, 0) + number
+    said = [
+        f"{noted[stream]} {one if noted[stream] == 1 else many}"
+        for stream, one, many in _NOTED_NAMES
+        if noted.get(stream)
+    ]
+    parts = []
+    if body:
+        parts.append(
+            f'<pre class="ipyjobs-tail" style="max-height:16em;overflow:auto">{body}</pre>'
+        )
+    if said:
+        parts.append(
+            f'<div class="ipyjobs-noted">Also recorded: {", ".join(said)} '
+            "(Receive shows them).</div>"
+        )
+    return "".join(parts)
+
+
+def failure_line(job: Job) -> str:
+    """``ValueError: bad data in row 7``: why the job failed, in one line."""
+    reason = job.reason
+    if reason is None:
+        return ""
+    text = one_line(str(reason))
+    return f"{type(reason).__name__}: {text}" if text else type(reason).__name__
+
+
 class JobWidget(w.VBox):
-    """A live view of one job: a row per child (state coloured, location, elapsed, more
-    data), a progress bar once the job reports progress, the tail of its output, and
-    Stop / Receive / Remove buttons."""
+    """A live view of one job: its row (and one per child when it has several: state
+    coloured, location, elapsed, more data), why it failed, a progress bar once the job
+    reports progress, the tail of its output, the prompt with a field and Send while it
+    waits for input, and Stop / Receive / Remove buttons."""
 
     def __init__(self, job: Job, manager: JobManager, **kwargs: Any) -> None:
         self.job = job
@@ -80,12 +143,29 @@ class JobWidget(w.VBox):
         self.remove_button = w.Button(description="Remove", icon="trash")
         self.message = w.HTML()
         self.received = w.Output()
+        # Shown while the job is Blocked: its prompt, where to type, and Send.
+        self.prompt_label = w.Label()
+        self.answer = w.Text(placeholder="answer", continuous_update=True)
+        self.secret_answer = w.Password(placeholder="answer", layout=w.Layout(display="none"))
+        self.send_button = w.Button(description="Send", icon="paper-plane")
+        self.asking = w.HBox(
+            [self.prompt_label, self.answer, self.secret_answer, self.send_button],
+            layout=w.Layout(display="none"),
+        )
+        self.asking.add_class("ipyjobs-asking")
         self.stop_button.on_click(lambda _: self._act(self._stop))
         self.receive_button.on_click(lambda _: self._act(self._receive))
         self.remove_button.on_click(lambda _: self._act(self._remove))
+        self.send_button.on_click(lambda _: self._act(self._send_answer))
         buttons = w.HBox([self.stop_button, self.receive_button, self.remove_button, self.message])
         super().__init__(
-            [self.view, w.HBox([self.progress, self.progress_label]), buttons, self.received],
+            [
+                self.view,
+                w.HBox([self.progress, self.progress_label]),
+                self.asking,
+                buttons,
+                self.received,
+            ],
             **kwargs,
         )
         self.add_class("ipyjobs-job")
@@ -112,6 +192,7 @@ class JobWidget(w.VBox):
         return (
             job.removed,
             job.state,
+            job.prompt,
             job.has_more_data,
             elapsed(job),
             tuple((c.state, c.has_more_data, c.records.version, c.progress) for c in members),
@@ -121,7 +202,9 @@ class JobWidget(w.VBox):
         job = self.job
         members = job.child_jobs or [job]
         rows = []
-        for member in [job, *job.child_jobs]:
+        # A job with one child is one row, as Get-Job shows it: the child repeats it.
+        shown = [job, *job.child_jobs] if len(job.child_jobs) > 1 else [job]
+        for member in shown:
             state = "Removed" if job.removed else member.state.value
             rows.append(
                 [
@@ -146,16 +229,25 @@ class JobWidget(w.VBox):
             "Command",
         )
         progress = next((c.progress for c in members if c.progress is not None), None)
-        tail = "".join(c.records.tail for c in members)[-2000:]
-        lines = tail.splitlines()[-self.manager.widget_tail_lines :]
-        tail_html = (
-            '<pre class="ipyjobs-tail" style="max-height:16em;overflow:auto">'
-            f"{html.escape(chr(10).join(lines))}</pre>"
-            if lines
-            else ""
-        )
+        failures = [
+            f'<div class="ipyjobs-reason" style="color:{STATE_COLOURS["Failed"]}">'
+            f"{html.escape(prefix + failure_line(c))}</div>"
+            for c in members
+            if c.state is JobState.FAILED and c.reason is not None
+            for prefix in [f"{c.name}: " if len(members) > 1 else ""]
+        ]
+        prompt = None if job.removed else job.prompt
+        secret = prompt is not None and job.prompt_is_secret
         with self.hold_sync():
-            self.view.value = html_table(columns, rows, "ipyjobs-live") + tail_html
+            self.view.value = (
+                html_table(columns, rows, "ipyjobs-live")
+                + "".join(failures)
+                + tail_html(members, self.manager.widget_tail_lines)
+            )
+            self.asking.layout.display = None if prompt is not None else "none"
+            self.prompt_label.value = (prompt or "").strip() or "input:"
+            self.answer.layout.display = "none" if secret else None
+            self.secret_answer.layout.display = None if secret else "none"
             if progress is not None:
                 self.progress.layout.display = None
                 self.progress.value = progress.percent or 0
@@ -173,6 +265,12 @@ class JobWidget(w.VBox):
         except JobError as error:
             self.message.value = f'<span class="ipyjobs-message">{html.escape(str(error))}</span>'
         self.refresh()
+
+    def _send_answer(self) -> None:
+        secret = self.job.prompt_is_secret
+        field = self.secret_answer if secret else self.answer
+        self.job.send_input(field.value)
+        field.value = ""
 
     def _stop(self) -> None:
         if self.job.removed:
