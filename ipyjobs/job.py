@@ -73,6 +73,7 @@ class Job:
         "_reason",
         "_records",
         "_state",
+        "asked",
         "begin_time",
         "checks_stop",
         "child_jobs",
@@ -136,6 +137,8 @@ class Job:
         self._callbacks: list[StateCallback] | None = None
         self._prompt: str | None = None  # what the job asks, while it is Blocked
         self._answer: Any = None  # the answer, until the job's thread takes it
+        #: How many times the job has asked for input (each prompt is a new one).
+        self.asked = 0
         if parent is not None:
             parent.child_jobs.append(self)
 
@@ -313,6 +316,7 @@ class Job:
             if self._state is not JobState.RUNNING:
                 return None
             self._prompt, self._answer = prompt, _SECRET if secret else None
+            self.asked += 1
             return JobState.BLOCKED, None
 
         return self._change_state(decide)

@@ -27,12 +27,12 @@ if TYPE_CHECKING:
     from .manager import JobManager
 
 
-def notice_text(job: Job) -> str:
+def notice_text(job: Job, state: JobState | None = None, prompt: str | None = None) -> str:
     """``[1] Completed  Job1  slow()``; a Blocked job shows what it asks instead of its
-    command: ``[3] Blocked  Job3  name? ``."""
-    prompt = job.prompt if job.state is JobState.BLOCKED else None
+    command: ``[3] Blocked  Job3  name? ``. ``state``: the one to tell, if not the job's
+    state now (a parent follows its child a moment later)."""
     what = prompt if prompt is not None else one_line(job.command)
-    return f"[{job.id}] {job.state.value}  {job.name}  {what}"
+    return f"[{job.id}] {(state or job.state).value}  {job.name}  {what}"
 
 
 class TerminalNotices:
@@ -43,6 +43,7 @@ class TerminalNotices:
         self.prompt_showing = False
         self._queue: list[str] = []
         self._lock = threading.Lock()
+        self._noticed: set[tuple[int, object]] = set()  # ids: jobs stay collectable
         manager.start_listeners.append(self._watch)
         shell.events.register("pre_run_cell", self._cell_starts)
         shell.events.register("post_run_cell", self._cell_ended)
@@ -60,7 +61,15 @@ class TerminalNotices:
     # -- shell and prompt events --------------------------------------------------------
     def _prompt_starts(self, app: Any) -> None:
         capture.install()  # over prompt_toolkit's stdout proxy, for as long as it shows
-        self.prompt_showing = True
+        with self._lock:
+            self.prompt_showing = True
+            lines, self._queue = self._queue, []
+        # Queued between the cell's end and now: the prompt is not drawn yet, so they go
+        # straight above where it will be.
+        for line in lines:
+            sys.__stdout__.write(line + "\n")
+        if lines:
+            sys.__stdout__.flush()
 
     def _cell_starts(self, *args: Any) -> None:
         self.prompt_showing = False
@@ -76,16 +85,36 @@ class TerminalNotices:
     # -- jobs ---------------------------------------------------------------------------
     def _watch(self, job: Job) -> None:
         job.add_state_callback(self._changed)
+        for child in job.child_jobs:  # each prompt: a parent may stay Blocked throughout
+            child.add_state_callback(self._child_changed)
+        # A job may have asked, or ended, before it was watched (a quick one does).
+        for child in job.child_jobs:
+            self._child_changed(child, JobState.NOT_STARTED, child.state)
+        self._changed(job, JobState.NOT_STARTED, job.state)
 
     def _changed(self, job: Job, previous: JobState, new: JobState) -> None:
-        if not (new.finished or new is JobState.BLOCKED) or not self.manager.notify:
+        if new.finished:
+            self._notice((job.id, new), notice_text(job, new))
+
+    def _child_changed(self, child: Job, previous: JobState, new: JobState) -> None:
+        prompt = child.prompt
+        if new is JobState.BLOCKED and prompt is not None and child.parent is not None:
+            text = notice_text(child.parent, new, prompt)
+            self._notice((child.id, child.asked), text)
+
+    def _notice(self, key: tuple[int, object], text: str) -> None:
+        """Print a notice, once for each ``key`` (an end, or a child's Nth prompt: the
+        callback and the check in ``_watch`` may both see it)."""
+        if not self.manager.notify:
             return
-        text = notice_text(job)
         app = self.app
-        if self.prompt_showing and app is not None and app.is_running and app.loop:
-            app.loop.call_soon_threadsafe(self._print_above_prompt, text)
-        else:
-            with self._lock:
+        with self._lock:  # one decision with the prompt's start, which takes the queue
+            if key in self._noticed:
+                return
+            self._noticed.add(key)
+            if self.prompt_showing and app is not None and app.is_running and app.loop:
+                app.loop.call_soon_threadsafe(self._print_above_prompt, text)
+            else:
                 self._queue.append(text)
 
     @staticmethod

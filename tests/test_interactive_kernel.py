@@ -56,7 +56,9 @@ def test_a_jobs_input_between_cells_blocks_the_job(kernel, tmp_path):
         "        time.sleep(0.01)\n"
         "    return input('later? ')\n"
         "job = ipyjobs.start_job(later)\n"
-        f"job.add_state_callback(lambda j, old, new: new == 'Blocked' and open({str(marker)!r}, 'w'))"
+        "job.add_state_callback(\n"
+        f"    lambda j, old, new: new == 'Blocked' and open({str(marker)!r}, 'w')\n"
+        ")"
     )
     eventually(lambda: os.path.exists(marker), 20)
     assert no_input_request(kernel)

@@ -111,3 +111,24 @@ def test_unload_takes_the_event_handlers_and_prompt_hook_out(term):
     term.run("%load_ext ipyjobs", 8)
     term.run("hooks()", 9)
     term.wait_for(r"^Out\[8\]: \(2, 1\)$")
+
+
+def test_a_blocked_job_is_noticed_and_job_receive_asks_its_prompt(term):
+    term.run("x = input('name? ') + '!' &", 4)
+    term.wait_for(r"^\[1\] Blocked  Job1  name\?$")  # above the prompt, as it happened
+    term.type("%job_receive -w x\r")
+    term.wait_for(r"^name\? $|^name\?$")  # its output, then the prompt asks here
+    term.type("Ann\r")
+    term.wait_for(r"^Out\[4\]: 'Ann!'$")
+    term.prompt(5)
+    lines = term.text().splitlines()
+    assert lines.count("name? Ann") == 1 and "Ann" not in lines  # typed once, not echoed
+
+
+def test_each_prompt_of_a_job_is_noticed(term):
+    term.run("x = [input('more? ') for _ in range(2)] &", 4)
+    term.wait_for(r"^\[1\] Blocked  Job1  more\?$")
+    term.run("%job_input x a", 5)
+    term.wait_for(r"(?s)Blocked  Job1  more\?.*Blocked  Job1  more\?")
+    term.run("%job_input x b", 6)
+    term.wait_for(r"^\[1\] Completed  Job1")
