@@ -100,15 +100,25 @@ def _evaluate(code: CodeType, namespace: dict[str, Any]) -> Any:
     return result
 
 
+#: The names frames of shipped code show here, as in the kernel that sent it (``Cell
+#: In[5]``): filled by the process that runs another's work, from what came with it.
+frame_names: dict[str, str] = {}
+
+
 def compile_code(
     source: str,
     namespace: Callable[[], dict[str, Any]],
     transform: Callable[[str], str] | None = None,
+    source_name: str | None = None,
+    first_line: int = 1,
 ) -> CodeWork:
-    """Compile a job's code (after IPython's transforms, when given); raises SyntaxError."""
+    """Compile a job's code (after IPython's transforms, when given); raises SyntaxError.
+    ``source_name`` and ``first_line`` say where tracebacks place it: a ``%%job`` cell
+    is ``Cell In[5]`` from line 2, below the magic's line, as IPython numbers cells."""
     python = transform(source) if transform is not None else source
     filename = f"<ipyjobs-input-{next(_cell_numbers)}>"
     tree = ast.parse(python, filename, "exec")
+    ast.increment_lineno(tree, first_line - 1)
     last: ast.Expression | None = None
     if tree.body and isinstance(tree.body[-1], ast.Expr):
         last = ast.Expression(tree.body.pop().value)
@@ -116,7 +126,10 @@ def compile_code(
     body = compile(tree, filename, "exec", flags=flags, dont_inherit=True)
     expression = compile(last, filename, "eval", flags=flags, dont_inherit=True) if last else None
     # Tracebacks of the job then show the lines, as IPython does for cells.
-    linecache.cache[filename] = (len(python), None, python.splitlines(True), filename)
+    lines = ["\n"] * (first_line - 1) + python.splitlines(True)
+    linecache.cache[filename] = (len(python), None, lines, filename)
+    if source_name is not None:
+        frame_names[filename] = source_name
     names = frozenset(n.id for n in ast.walk(ast.parse(python)) if isinstance(n, ast.Name))
     return CodeWork(body, expression, namespace, python, names)
 
@@ -130,9 +143,10 @@ def describe_call(function: Callable[..., Any], args: tuple, kwargs: Mapping[str
     return f"{name}({', '.join(parts)})"
 
 
-#: The names frames of shipped code show here, as in the kernel that sent it (``Cell
-#: In[5]``): filled by the process that runs another's work, from what came with it.
-frame_names: dict[str, str] = {}
+def frame_name(filename: str, host: Host = PLAIN) -> str | None:
+    """The name a traceback shows for ``filename``: a code job's own, a shipped one's,
+    or the shell's name for one of its cells; None to keep the file's."""
+    return frame_names.get(filename) or host.cell_name(filename)
 
 
 def format_failure(exc: BaseException, host: Host = PLAIN) -> str:
@@ -142,7 +156,7 @@ def format_failure(exc: BaseException, host: Host = PLAIN) -> str:
     summary = traceback.TracebackException.from_exception(exc)
     frames = [f for f in summary.stack if not f.filename.startswith(_PACKAGE_DIR)]
     for frame in frames:
-        name = frame_names.get(frame.filename) or host.cell_name(frame.filename)
+        name = frame_name(frame.filename, host)
         if name is not None:
             _ = frame.line  # read the source line while the real file name still finds it
             frame.filename = name

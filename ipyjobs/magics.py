@@ -113,9 +113,12 @@ class JobMagics(Magics):
             raise UsageError(f"%%job takes only options on its line, not {extra.strip()!r}")
         if not cell.strip():
             raise UsageError("%%job needs code in the cell")
-        return self._start(cell, options)
+        # Its tracebacks name the cell as IPython does, counting the %%job line.
+        count = getattr(self.shell, "execution_count", None)
+        where = {"source_name": f"Cell In[{count}]", "first_line": 2} if count else {}
+        return self._start(cell, options, **where)
 
-    def _start(self, code: str, options: argparse.Namespace) -> Job:
+    def _start(self, code: str, options: argparse.Namespace, **where: Any) -> Job:
         using = [n.strip() for n in options.using.split(",")] if options.using else None
         return api.get_manager().start_code(
             code,
@@ -125,6 +128,7 @@ class JobMagics(Magics):
             cwd=options.cwd,
             using=using,
             detach=options.detach,
+            **where,
         )
 
     # -- the rest ---------------------------------------------------------------------------

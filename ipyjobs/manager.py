@@ -176,14 +176,22 @@ class JobManager(Configurable):
         using: Iterable[str] | None = None,
         snapshot_of: Mapping[str, Any] | None = None,
         detach: bool = False,
+        source_name: str | None = None,
+        first_line: int = 1,
     ) -> Job:
         """Start IPython code in the live user namespace (``__main__``'s outside IPython),
         or, with ``snapshot_of``, in a copy of the names the code reads, taken now from
-        that mapping and then the user namespace (what ``stmt &`` does, as ``$using:``)."""
+        that mapping and then the user namespace (what ``stmt &`` does, as ``$using:``).
+        ``source_name`` and ``first_line`` name the code's place in tracebacks (``%%job``
+        gives its cell's, ``Cell In[5]`` from line 2)."""
         if not isinstance(source, str) or not source.strip():
             raise JobArgumentError("there is no code to run")
         self._check_name(name)
-        work = compile_code(source, self.host.user_namespace, self.host.transform)
+        if isinstance(first_line, bool) or not isinstance(first_line, int) or first_line < 1:
+            raise JobArgumentError(f"first_line is a line number >= 1, not {first_line!r}")
+        work = compile_code(
+            source, self.host.user_namespace, self.host.transform, source_name, first_line
+        )
         if snapshot_of is not None:
             live = self.host.user_namespace()
             work.namespace = Snapshot(

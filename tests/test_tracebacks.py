@@ -53,13 +53,24 @@ def test_a_function_from_a_cell_shows_its_cell_and_line(ip, backend):
 def test_process_and_thread_jobs_show_a_code_job_the_same_way(ip):
     texts = {}
     for backend in ("thread", "process"):
-        job = run(ip, f"%%job -b {backend}\nx = 1\n1 / (x - 1)\n")
+        job = run(ip, f"%job_start -b {backend} x = 1; 1 / (x - 1)")
         texts[backend] = re.sub(r"<ipyjobs-input-\d+>", "<ipyjobs-input-N>", error_text(job))
     assert texts["process"] == texts["thread"]
     assert frames(texts["process"])[:2] == [
-        'File "<ipyjobs-input-N>", line 2, in <module>',
-        "1 / (x - 1)",
+        'File "<ipyjobs-input-N>", line 1, in <module>',
+        "x = 1; 1 / (x - 1)",
     ], texts["process"]
+
+
+@pytest.mark.parametrize("backend", ["thread", "process"])
+def test_a_job_cell_names_its_frames_as_ipython_names_the_cell(ip, backend):
+    """``Cell In[5], line 3`` counting the %%job line, as IPython numbers the cell."""
+    count = ip.execution_count
+    job = run(ip, f"%%job -b {backend}\nx = 1\n1 / (x - 1)\n")
+    assert frames(error_text(job))[:2] == [
+        f'File "Cell In[{count}]", line 3, in <module>',
+        "1 / (x - 1)",
+    ]
 
 
 def test_a_function_from_a_module_file_shows_that_file_and_line(manager):

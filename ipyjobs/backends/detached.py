@@ -16,6 +16,7 @@ process that reused the pid.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import threading
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import cloudpickle
 
 from ..errors import JobArgumentError, JobStateError
+from ..execution import frame_name
 from ..records import Stream
 from ..spool import SpoolReader
 from ..state import JobState
@@ -110,7 +112,7 @@ class DetachedBackend:
             raise JobArgumentError(f"cwd {request.cwd!r} is not a directory")
         request.prepared["store"] = self.manager.job_store()  # a bad store_dir: refused now
         request.prepared["payload"] = pack_work(
-            request, "a detached job", self.manager.host.cell_name
+            request, "a detached job", functools.partial(frame_name, host=self.manager.host)
         )
 
     def locations(self, request: StartRequest) -> list[str]:

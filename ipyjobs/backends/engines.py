@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import os
 import signal
 import threading
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import cloudpickle
 
 from ..errors import EnginesUnavailableError, JobStateError
+from ..execution import frame_name
 from ..records import Stream
 from ..state import JobState
 from . import engine_task
@@ -103,7 +105,7 @@ class EnginesBackend:
             location(engine, hosts.get(engine)): engine for engine in engines
         }
         request.prepared["payload"] = pack_work(
-            request, "a remote job", self.manager.host.cell_name
+            request, "a remote job", functools.partial(frame_name, host=self.manager.host)
         )
         request.prepared["kernel_cwd"] = os.getcwd()
 

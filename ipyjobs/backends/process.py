@@ -16,6 +16,7 @@ SIGCONT, each confirmed by the process's state (Suspending until it is seen stop
 from __future__ import annotations
 
 import contextlib
+import functools
 import multiprocessing
 import os
 import signal
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import cloudpickle
 
 from ..errors import JobArgumentError, JobStateError
+from ..execution import frame_name
 from ..records import Stream
 from ..state import JobState
 from . import forkserver, process_child
@@ -124,7 +126,7 @@ class ProcessBackend:
         if request.cwd is not None and not os.path.isdir(request.cwd):
             raise JobArgumentError(f"cwd {request.cwd!r} is not a directory")
         request.prepared["payload"] = pack_work(
-            request, "a process job", self.manager.host.cell_name
+            request, "a process job", functools.partial(frame_name, host=self.manager.host)
         )
 
     def locations(self, request: StartRequest) -> list[str]:
