@@ -223,9 +223,14 @@ def unload_ipython_extension(shell: Any) -> None:
         shell._ipyjobs = None
 
 
-def background(source: str, local_ns: dict[str, Any], statement: bool = False) -> Any:
+def background(
+    source: str, local_ns: dict[str, Any], statement: bool = False, bound: bool = False
+) -> Any:
     """What ``stmt &`` calls: start ``source`` as a job on a snapshot of the names it reads
-    (PowerShell's ``$using:``). Returns the Job, or None for a statement."""
+    (PowerShell's ``$using:``). Returns the Job, or None for a statement. A job bound to a
+    name (``x = f() &``) is shown all the same, as its value would not be: its widget in
+    a notebook, ``[1] Job1`` in a terminal, as bash prints ``[1] 12345``
+    (docs/decisions.md)."""
     from IPython.core.error import UsageError
 
     from . import api
@@ -239,6 +244,14 @@ def background(source: str, local_ns: dict[str, Any], statement: bool = False) -
         raise UsageError(f"cannot run in the background: {error.msg}") from None
     except JobError as error:
         raise UsageError(str(error)) from None
+    if bound:
+        shell = current_shell()
+        if type(shell).__name__ == "ZMQInteractiveShell":
+            from IPython.display import display
+
+            display(job)
+        else:
+            print(f"[{job.id}] {job.name}")
     return None if statement else job
 
 

@@ -4,7 +4,7 @@ A cleanup transform (it runs before IPython's own, so ``!cmd &`` is still raw): 
 token based, and tolerant of incomplete input, since terminal IPython runs it to decide
 whether a cell is complete. It only rewrites; the call it writes does the work:
 
-    x = slow() &         ->  x = __ipyjobs_background__('slow()', locals())
+    x = slow() &         ->  x = __ipyjobs_background__('slow()', locals(), bound=True)
     slow() &             ->  __ipyjobs_background__('slow()', locals())
     for f in fs: g(f) &  ->  for f in fs: __ipyjobs_background__('g(f)', locals(), statement=True)
     !sleep 1 &           ->  __ipyjobs_background__('!sleep 1', locals(), statement=True)
@@ -170,6 +170,8 @@ def transform_ampersand(lines: list[str]) -> list[str]:
     pieces, done = [], 0
     for bg in backgrounds:
         flags = ", statement=True" if bg.statement else ""
+        if bg.targets is not None:
+            flags += ", bound=True"
         call = f"{CALL}({bg.source!r}, locals(){flags})"
         if bg.targets is not None:
             call = f"{bg.targets} = {call}"

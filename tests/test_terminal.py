@@ -27,6 +27,7 @@ def test_background_statement_returns_the_prompt_and_notices_above_the_input(ter
     started = time.monotonic()
     term.run("x = slow() &", 5)
     assert time.monotonic() - started < 1.0  # the prompt came back at once
+    term.wait_for(r"^\[1\] Job1$")  # a bound job says its number, as bash does
     term.type("y = 4")  # half-typed when the job ends
     term.wait_for(r"^\[1\] Completed  Job1  slow\(\)$")
     term.wait_for(r"^In \[5\]: y = 4$")  # the input line survived the notice

@@ -14,12 +14,12 @@ def transform(cell: str) -> str:
 @pytest.mark.parametrize(
     ("cell", "expected"),
     [
-        ("x = slow() &\n", "x = __ipyjobs_background__('slow()', locals())\n"),
-        ("j = 2 + 3 &", "j = __ipyjobs_background__('2 + 3', locals())"),
+        ("x = slow() &\n", "x = __ipyjobs_background__('slow()', locals(), bound=True)\n"),
+        ("j = 2 + 3 &", "j = __ipyjobs_background__('2 + 3', locals(), bound=True)"),
         ("slow() &\n", "__ipyjobs_background__('slow()', locals())\n"),
-        ("x.attr = f() &\n", "x.attr = __ipyjobs_background__('f()', locals())\n"),
-        ('d["k"] = f() &\n', "d[\"k\"] = __ipyjobs_background__('f()', locals())\n"),
-        ("a = b = f() &\n", "a = b = __ipyjobs_background__('f()', locals())\n"),
+        ("x.attr = f() &\n", "x.attr = __ipyjobs_background__('f()', locals(), bound=True)\n"),
+        ('d["k"] = f() &\n', "d[\"k\"] = __ipyjobs_background__('f()', locals(), bound=True)\n"),
+        ("a = b = f() &\n", "a = b = __ipyjobs_background__('f()', locals(), bound=True)\n"),
         ("f(x=1) &\n", "__ipyjobs_background__('f(x=1)', locals())\n"),
         ("slow()&  # later\n", "__ipyjobs_background__('slow()', locals())\n"),
         (
@@ -40,7 +40,8 @@ def transform(cell: str) -> str:
         ),
         (
             "r = fit(model,\n        data) &  # two lines\nnext()\n",
-            "r = __ipyjobs_background__('fit(model,\\n        data)', locals())\n\nnext()\n",
+            "r = __ipyjobs_background__('fit(model,\\n        data)', locals(), bound=True)\n"
+            "\nnext()\n",
         ),
         ("greet(undefined) &\n", "__ipyjobs_background__('greet(undefined)', locals())\n"),
     ],

@@ -55,3 +55,27 @@ def test_buttons_on_a_removed_job_say_so_and_raise_nothing(manager):
     finally:
         hub(manager).stop()
         widget.close()
+
+
+def _luminance(colour: str) -> float:
+    """WCAG relative luminance of ``#rrggbb``."""
+    channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def _contrast(a: str, b: str) -> float:
+    light, dark = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def test_state_colours_are_readable_on_light_and_dark_themes():
+    """JupyterLab's light theme shows widgets on white, its dark theme on #111 and #212121
+    (--jp-layout-color0 and 1); 3:1 is WCAG's bar for bold text. Blocked has its own."""
+    from ipyjobs.widgets import STATE_COLOURS
+
+    for state, colour in STATE_COLOURS.items():
+        for background in ("#ffffff", "#111111", "#212121"):
+            assert _contrast(colour, background) >= 3, (state, colour, background)
+    others = {c for s, c in STATE_COLOURS.items() if s != "Blocked"}
+    assert STATE_COLOURS["Blocked"] not in others

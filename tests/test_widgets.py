@@ -153,3 +153,35 @@ def test_displaying_a_job_twice_gives_two_live_widgets(kernel):
         return sum(">Completed<" in v and "twice" in v for v in html_values(kernel)) >= 2
 
     eventually(both_completed, 20)
+
+
+def test_a_job_bound_with_ampersand_shows_its_widget(kernel):
+    reply = kernel.execute("x = sum(range(10)) &")
+    kernel.drain()
+    shown = [
+        m["content"]["data"]
+        for m in kernel.messages
+        if m["msg_type"] == "display_data" and m["parent_header"].get("msg_id") == reply["msg_id"]
+    ]
+    assert len(shown) == 1 and "application/vnd.jupyter.widget-view+json" in shown[0]
+    assert "sum(range(10))" in shown[0]["text/plain"]
+    assert kernel.results(reply["msg_id"]) == []  # an assignment shows no value
+    wait_for_html(kernel, ">Completed<")
+
+
+def test_the_widget_shows_one_row_a_failure_reason_stderr_and_what_it_recorded(kernel):
+    kernel.execute(
+        "%%job -n bad\n"
+        "import sys, warnings\n"
+        "print('out line')\n"
+        "print('err line', file=sys.stderr)\n"
+        "warnings.warn('careful')\n"
+        "raise ValueError('bad data in row 7')"
+    )
+    wait_for_html(kernel, ">Failed<")
+    (view,) = [v for v in html_values(kernel) if "ipyjobs-live" in v][-1:]
+    assert view.count("<tr>") == 2  # the head and one row: its single child is not repeated
+    assert "ValueError: bad data in row 7" in view.split("ipyjobs-reason")[1]
+    assert "out line" in view
+    assert 'class="ipyjobs-stderr"' in view and "err line" in view.split("ipyjobs-stderr")[1]
+    assert "Also recorded: 1 warning, 1 error" in view
