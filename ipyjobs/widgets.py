@@ -136,8 +136,12 @@ class JobWidget(w.VBox):
         self.manager = manager
         # The state table and the output tail share one model: one message per refresh.
         self.view = w.HTML()
-        self.progress = w.FloatProgress(min=0, max=100, layout=w.Layout(display="none"))
+        self.progress = w.FloatProgress(min=0, max=100)
         self.progress_label = w.Label()
+        # Hidden, with its label, until the job reports progress: no empty line before.
+        self.progress_row = w.HBox(
+            [self.progress, self.progress_label], layout=w.Layout(display="none")
+        )
         self.stop_button = w.Button(description="Stop", icon="stop")
         self.receive_button = w.Button(description="Receive", icon="download")
         self.remove_button = w.Button(description="Remove", icon="trash")
@@ -161,7 +165,7 @@ class JobWidget(w.VBox):
         super().__init__(
             [
                 self.view,
-                w.HBox([self.progress, self.progress_label]),
+                self.progress_row,
                 self.asking,
                 buttons,
                 self.received,
@@ -249,7 +253,7 @@ class JobWidget(w.VBox):
             self.answer.layout.display = "none" if secret else None
             self.secret_answer.layout.display = None if secret else "none"
             if progress is not None:
-                self.progress.layout.display = None
+                self.progress_row.layout.display = None
                 self.progress.value = progress.percent or 0
                 self.progress_label.value = f"{progress.activity} {progress.status}".strip()
             finished = job.finished

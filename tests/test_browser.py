@@ -66,6 +66,7 @@ def lab(tmp_path, request):
         f"--port={port}",
         "--ServerApp.port_retries=0",
         f"--ServerApp.root_dir={tmp_path}",
+        "--LabApp.expose_app_in_browser=True",  # window.jupyterapp: to switch themes
     ]
     if os.geteuid() == 0:
         command.append("--allow-root")
@@ -233,3 +234,50 @@ def test_a_detached_jobs_widget_is_live_again_after_a_restart(lab, tmp_path):
             for row in JobStore(str(store)).jobs():
                 if is_alive(row.pid, row.pid_start):
                     os.kill(row.pid, 9)
+
+
+INTERACTIVE_CELLS = [
+    "%load_ext ipyjobs",
+    "x = input('name? ') + '!' &",
+    "%jobs",
+]
+
+
+@pytest.mark.parametrize("lab", [INTERACTIVE_CELLS], indirect=True)
+def test_a_blocked_job_is_answered_from_its_widget_in_both_themes(lab):
+    """``x = input(...) &`` shows its widget; Blocked, it shows the prompt, a field and
+    Send; the table shows Blocked; both are screenshotted in the light and dark themes."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            cells = open_notebook(page, lab, "live.ipynb")
+            run_cell(cells, 0, page)
+            run_cell(cells, 1, page)
+            widget = cells.nth(1).locator(".jp-OutputArea")
+            asking = widget.locator(".ipyjobs-asking")
+            asking.locator("text=name?").wait_for(timeout=30_000)
+            widget.locator(".ipyjobs-live >> text=Blocked").first.wait_for(timeout=30_000)
+            run_cell(cells, 2, page)
+            table = cells.nth(2).locator(".jp-OutputArea")
+            table.locator(".ipyjobs-live >> text=Blocked").first.wait_for(timeout=30_000)
+            page.screenshot(path=str(ARTIFACTS / "browser-blocked-light.png"))
+            page.evaluate(
+                "window.jupyterapp.commands.execute("
+                "'apputils:change-theme', {theme: 'JupyterLab Dark'})"
+            )
+            page.wait_for_selector(
+                "body[data-jp-theme-light='false']", state="attached", timeout=30_000
+            )
+            page.wait_for_timeout(500)  # the theme's stylesheet applies
+            page.screenshot(path=str(ARTIFACTS / "browser-blocked-dark.png"))
+            asking.locator("input").first.fill("Ann")
+            asking.get_by_role("button", name="Send").click()
+            widget.locator(".ipyjobs-live >> text=Completed").first.wait_for(timeout=30_000)
+            widget.locator(".ipyjobs-tail >> text=name? Ann").wait_for(timeout=30_000)
+            assert not asking.is_visible()
+            table.locator(".ipyjobs-live >> text=Completed").first.wait_for(timeout=30_000)
+            page.screenshot(path=str(ARTIFACTS / "browser-answered-dark.png"))
+        finally:
+            browser.close()
