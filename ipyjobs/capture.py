@@ -67,6 +67,61 @@ def job_context(job: Job) -> Iterator[None]:
         _inbox.reset(inbox_token)
 
 
+_job_argv: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "ipyjobs_argv", default=None
+)
+
+
+class ScopedArgv(list):  # type: ignore[type-arg]
+    """Stands in for ``sys.argv``: a script job running in a thread reads its own
+    arguments (``job_argv``), any other code the process's. What scripts do with argv
+    (index, slice, iterate, ``len``, argparse) is routed; it is a list, so the rest
+    works on the process's arguments."""
+
+    def _current(self) -> list[str]:
+        scoped = _job_argv.get()
+        return scoped if scoped is not None else list.__getitem__(self, slice(None))
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._current()[index]
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        scoped = _job_argv.get()  # runpy sets argv[0] to the script's path, then back
+        if scoped is not None:
+            scoped[index] = value
+        else:
+            list.__setitem__(self, index, value)
+
+    def __len__(self) -> int:
+        return len(self._current())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._current())
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._current()
+
+    def __eq__(self, other: object) -> bool:
+        return self._current() == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self._current())
+
+
+@contextmanager
+def job_argv(argv: list[str]) -> Iterator[None]:
+    """``sys.argv`` is ``argv`` for this context's code while the block runs."""
+    if not isinstance(sys.argv, ScopedArgv):
+        sys.argv = ScopedArgv(sys.argv)
+    token = _job_argv.set(list(argv))
+    try:
+        yield
+    finally:
+        _job_argv.reset(token)
+
+
 def start_thread(target: Callable[..., Any], *args: Any, **kwargs: Any) -> threading.Thread:
     """Start a daemon thread that inherits the calling job's capture.
 
@@ -313,6 +368,8 @@ def uninstall() -> None:
                 setattr(sys, name, stream)
         if warnings.showwarning is _route_warning:
             warnings.showwarning = _routing.showwarning
+        if isinstance(sys.argv, ScopedArgv):
+            sys.argv = list.__getitem__(sys.argv, slice(None))
         if is_routed(builtins.input):
             builtins.input = builtins.input.ipyjobs_original
         if is_routed(getpass.getpass):

@@ -46,3 +46,8 @@ class JobStopped(BaseException):
     A ``BaseException`` (like ``KeyboardInterrupt``) so that ``except Exception`` in user
     code does not swallow a stop request.
     """
+
+
+class JobTimeoutError(TimeoutError):
+    """The reason of a job stopped because it ran past its ``timeout``: the job ends
+    Failed with this, naming the limit."""

@@ -13,13 +13,16 @@ import itertools
 import linecache
 import os
 import reprlib
+import runpy
+import shlex
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import CodeType
 from typing import TYPE_CHECKING, Any
 
-from .errors import JobStopped
+from .capture import job_argv
+from .errors import JobArgumentError, JobStopped
 from .host import PLAIN, Host
 from .records import Stream
 from .state import JobState
@@ -39,12 +42,20 @@ class Work:
     def run(self, job: Job) -> None:
         raise NotImplementedError
 
+    def for_item(self, item: Any, name: str | None = None) -> Work:
+        """The work of one child of a fan-out (``each=``): run for ``item``."""
+        raise NotImplementedError(f"{type(self).__name__} cannot fan out")
+
 
 @dataclass
 class CallWork(Work):
     function: Callable[..., Any]
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def for_item(self, item: Any, name: str | None = None) -> CallWork:
+        """The function is called with the item first: ``fn(item, *args, **kwargs)``."""
+        return CallWork(self.function, (item, *self.args), self.kwargs)
 
     def run(self, job: Job) -> None:
         result = self.function(*self.args, **self.kwargs)
@@ -69,6 +80,19 @@ class CodeWork(Work):
     python: str = ""  # the code after IPython's transforms (what other processes compile)
     names: frozenset[str] = frozenset()  # the names the code reads
 
+    def for_item(self, item: Any, name: str | None = None) -> CodeWork:
+        """The code runs with ``name`` bound to ``item`` in a namespace of its own (the
+        user's ``name`` is untouched)."""
+        if name is None:
+            raise ValueError("a code job's fan-out needs the name its code reads")
+        return CodeWork(
+            self.body,
+            self.last_expression,
+            WithItem(self.namespace, name, item),
+            self.python,
+            self.names,
+        )
+
     def run(self, job: Job) -> None:
         namespace = self.namespace()
         _evaluate(self.body, namespace)
@@ -76,6 +100,34 @@ class CodeWork(Work):
             value = _evaluate(self.last_expression, namespace)
             if value is not None:
                 job.write_output(value)
+
+
+@dataclass
+class ScriptWork(Work):
+    """A Python script run as ``__main__`` (Start-Job -FilePath), with ``sys.argv`` set
+    for the job only: in its own process it is the process's; in a thread, ``sys.argv``
+    shows it to the job's code alone (see ``capture.ScopedArgv``)."""
+
+    path: str
+    args: list[str] = field(default_factory=list)
+
+    def run(self, job: Job) -> None:
+        with job_argv([self.path, *self.args]):
+            runpy.run_path(self.path, run_name="__main__")
+
+
+def script_work(path: Any, args: Any = None) -> tuple[ScriptWork, str]:
+    """The work and command of a script job; a ``JobArgumentError`` if there is no such
+    file (no job is made)."""
+    if not isinstance(path, str | os.PathLike):
+        raise JobArgumentError(f"file_path is a path, not {type(path).__name__}")
+    path = os.path.abspath(os.fspath(path))
+    if not os.path.isfile(path):
+        raise JobArgumentError(f"no script at {path}")
+    if isinstance(args, str):
+        raise JobArgumentError("args is a list of arguments, not one string")
+    words = [str(a) for a in args] if args is not None else []
+    return ScriptWork(path, words), shlex.join([os.path.basename(path), *words])
 
 
 class Snapshot:
@@ -89,6 +141,18 @@ class Snapshot:
         import builtins
 
         return {"__builtins__": builtins, "__name__": "__main__", **self.values}
+
+
+class WithItem:
+    """A namespace with one more name: a copy of ``base()`` where ``name`` is the item."""
+
+    def __init__(self, base: Callable[[], dict[str, Any]], name: str, item: Any) -> None:
+        self.base, self.name, self.item = base, name, item
+
+    def __call__(self) -> dict[str, Any]:
+        namespace = dict(self.base())
+        namespace[self.name] = self.item
+        return namespace
 
 
 def _evaluate(code: CodeType, namespace: dict[str, Any]) -> Any:

@@ -80,12 +80,14 @@ class Job:
         "command",
         "controller",
         "end_time",
+        "expecting_children",
         "has_output",
         "id",
         "job_type",
         "last_output",
         "location",
         "name",
+        "overrun",
         "parent",
         "progress",
         "removed",
@@ -129,6 +131,12 @@ class Job:
         self.runner: Runner | None = None
         self.controller: JobController | None = None
         self.removed = False
+        #: A fan-out over a lazy iterable makes its children as it takes items: until
+        #: the last is taken, the parent counts one more child, not started yet.
+        self.expecting_children = False
+        #: Set when the job ran past its time limit: however it then ends, it is Failed
+        #: with this reason (a ``JobTimeoutError``).
+        self.overrun: BaseException | None = None
         self._state = JobState.NOT_STARTED
         self._reason: BaseException | None = None
         #: Guards the state. Its Condition (for waiting) is made by the first waiter.
@@ -241,6 +249,8 @@ class Job:
             if decision is None or decision[0] is previous:
                 return False
             new, reason = decision
+            if new.finished and self.overrun is not None:
+                new, reason = JobState.FAILED, self.overrun  # stopped for its time limit
             self._state = new
             if new is not JobState.BLOCKED:
                 self._prompt = None  # answered, or a stop or an end came first
@@ -265,12 +275,28 @@ class Job:
             self.parent._derive_state()
         return True
 
+    def mark_overrun(self, reason: BaseException) -> bool:
+        """Note that the job ran past its time limit, unless it has already finished;
+        it then ends Failed with ``reason`` however it stops."""
+        with self._lock:
+            if self._state.finished:
+                return False
+            self.overrun = reason
+            return True
+
+    def derive_state(self) -> None:
+        """Derive a parent's state again (its fan-out took its last item)."""
+        self._derive_state()
+
     def _derive_state(self) -> None:
         def decide() -> tuple[JobState, BaseException | None]:
-            if len(self.child_jobs) == 1:  # a local job: the parent mirrors its child
-                (child,) = self.child_jobs
+            children = self.child_jobs
+            if len(children) == 1 and not self.expecting_children:
+                (child,) = children  # a local job: the parent mirrors its child
                 return child._state, child._reason
-            states = [child._state for child in self.child_jobs]
+            states = [child._state for child in children]
+            if self.expecting_children:
+                states.append(JobState.NOT_STARTED)
             reason = next((c._reason for c in self.child_jobs if c._state is JobState.FAILED), None)
             return derive_parent_state(states), reason
 
@@ -450,6 +476,16 @@ def check_timeout(timeout: float | None) -> None:
         return
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout >= 0:
         raise JobArgumentError(f"timeout must be a number of seconds >= 0, not {timeout!r}")
+
+
+def check_limit(seconds: float | None) -> None:
+    """Refuse a time limit that is not a number of seconds > 0 (NaN and booleans too)."""
+    if seconds is None:
+        return
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0:
+        raise JobArgumentError(f"timeout must be a number of seconds > 0, not {seconds!r}")
+    if seconds == float("inf"):
+        raise JobArgumentError("timeout must be finite; leave it out for no limit")
 
 
 def wait_jobs(jobs: Sequence[Job], *, any: bool = False, timeout: float | None = None) -> list[Job]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import functools
 import getpass
+import shlex
 from collections.abc import Callable
 from typing import Any
 
@@ -52,6 +53,19 @@ def _start_options(func: Callable[..., Any]) -> Callable[..., Any]:
                 action="store_true",
                 help="A process job that outlives the kernel, listed in the job store.",
             ),
+            argument(
+                "--each",
+                metavar="NAME",
+                help="Fan out: one child per item of the variable NAME; the code reads "
+                "NAME as its item.",
+            ),
+            argument("--throttle", type=int, help="Children of a fan-out running at once."),
+            argument(
+                "--timeout",
+                type=float,
+                help="Seconds a job (each child of a fan-out) may run; then it is "
+                "stopped and Failed.",
+            ),
         ]
     ):
         func = decorator(func)
@@ -91,15 +105,37 @@ class JobMagics(Magics):
     # -- starting ---------------------------------------------------------------------------
     @magic_arguments()
     @_start_options
+    @argument("-f", "--file-path", help="A Python script to run as the job (then ARGS).")
     @argument("code", nargs="*", help="The code to run (kept exactly as typed).")
     @line_magic
     @_usage_errors
     def job_start(self, line: str) -> Job:
-        """Start-Job: run the rest of the line as a background job; returns the Job."""
+        """Start-Job: run the rest of the line as a background job; returns the Job.
+        With ``-f SCRIPT``, the rest of the line is the script's arguments (Start-Job
+        -FilePath): it runs as ``__main__``, in a process unless ``-b`` says otherwise."""
         options, code = peel_options(self.job_start.parser, line)
+        if options.file_path is not None:
+            return self._start_script(options, code)
         if not code.strip():
             raise UsageError("%job_start needs code to run, e.g. %job_start slow()")
         return self._start(code, options)
+
+    def _start_script(self, options: argparse.Namespace, rest: str) -> Job:
+        if options.each is not None or options.using or options.engines:
+            raise UsageError("-f runs a script: it takes no --each, --using or --engines")
+        try:
+            args = shlex.split(rest)
+        except ValueError as error:
+            raise UsageError(f"the script's arguments do not parse: {error}") from None
+        return api.get_manager().start_job(
+            file_path=options.file_path,
+            args=args,
+            name=options.name,
+            backend=options.backend,
+            cwd=options.cwd,
+            detach=options.detach,
+            timeout=options.timeout,
+        )
 
     @magic_arguments()
     @_start_options
@@ -109,6 +145,8 @@ class JobMagics(Magics):
         """Start-Job with the cell: the cell runs in the background, in the live user
         namespace (names it assigns exist once it has run); returns the Job."""
         options, extra = peel_options(self.job.parser, line)
+        if getattr(options, "file_path", None) is not None:
+            raise UsageError("%%job runs its cell; a script is %job_start -f SCRIPT")
         if extra.strip():
             raise UsageError(f"%%job takes only options on its line, not {extra.strip()!r}")
         if not cell.strip():
@@ -120,6 +158,12 @@ class JobMagics(Magics):
 
     def _start(self, code: str, options: argparse.Namespace, **where: Any) -> Job:
         using = [n.strip() for n in options.using.split(",")] if options.using else None
+        if options.each is not None:
+            name = options.each
+            namespace = self.shell.user_ns if self.shell is not None else {}
+            if not name.isidentifier() or name not in namespace:
+                raise UsageError(f"--each names a variable holding the items; no {name!r}")
+            where.update(each=namespace[name], each_name=name)
         return api.get_manager().start_code(
             code,
             name=options.name,
@@ -128,6 +172,8 @@ class JobMagics(Magics):
             cwd=options.cwd,
             using=using,
             detach=options.detach,
+            throttle=options.throttle,
+            timeout=options.timeout,
             **where,
         )
 

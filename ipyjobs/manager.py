@@ -17,14 +17,18 @@ from . import capture
 from . import host as hosts
 from .backends import Backend, StartRequest, create_backend
 from .collector import Collector
+from .deadlines import Deadlines
 from .errors import (
     InvalidJobTargetError,
     JobArgumentError,
     JobStateError,
+    JobTimeoutError,
 )
-from .execution import CallWork, Snapshot, compile_code, describe_call
-from .job import Job, check_timeout, wait_jobs, walk
+from .execution import CallWork, Snapshot, compile_code, describe_call, script_work
+from .fanout import FanOut, FanOutItems, fan_out_items, item_label
+from .job import Job, check_limit, check_timeout, wait_jobs, walk
 from .receiving import ReceiveOptions, receive
+from .records import Stream
 from .repository import JobRepository, filter_jobs, is_pattern
 from .state import JobState
 from .store import JobStore
@@ -120,19 +124,30 @@ class JobManager(Configurable):
         self.start_listeners: list[Callable[[Job], None]] = []
         #: Called with each job that was received or removed (widgets).
         self.change_listeners: list[Callable[[Job], None]] = []
+        #: Called with each child a lazy fan-out adds to a listed parent (widgets).
+        self.child_listeners: list[Callable[[Job], None]] = []
+        self.deadlines = Deadlines(self._job_overran)
+        self._fan_outs: dict[int, FanOut] = {}
 
     # -- starting -------------------------------------------------------------------------
     def start_job(
         self,
-        target: Callable[..., Any] | str,
-        *args: Any,
+        target: Callable[..., Any] | str | None = None,
+        /,
+        *call_args: Any,
         name: str | None = None,
         backend: str | None = None,
         engines: Any = None,
         cwd: str | None = None,
         using: Iterable[str] | None = None,
         detach: bool = False,
-        **kwargs: Any,
+        each: Iterable[Any] | None = None,
+        throttle: int | None = None,
+        timeout: float | None = None,
+        file_path: str | os.PathLike[str] | None = None,
+        args: Iterable[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        **more_kwargs: Any,
     ) -> Job:
         """Start-Job: run ``target`` (a callable, or IPython code as a string) in the
         background and return its parent Job at once.
@@ -141,9 +156,27 @@ class JobManager(Configurable):
         ``engines`` (``"all"``, ``"any"``, an id or ids, implying ``"engines"``) runs one
         child job per ipyparallel engine. ``cwd`` is the working directory of a process
         or engine job; ``using`` names what a code job copies into it. ``detach=True``
-        starts a process job that outlives the kernel, listed in the job store."""
+        starts a process job that outlives the kernel, listed in the job store.
+
+        ``each=items`` makes one child per item, calling ``target(item, *args)``, at most
+        ``throttle`` at once (default: no limit for threads, the CPU count for processes,
+        the engines for remote jobs). ``timeout`` seconds: a job still running then is
+        stopped and ends Failed with a ``JobTimeoutError`` (per child, from its start).
+        ``file_path`` (with ``args``) runs a Python script as ``__main__``, in a process
+        unless a backend is named. ``args`` and ``kwargs`` are the target's arguments,
+        for those that share a name with these keywords; further keywords go to it too."""
+        if file_path is not None:
+            if target is not None or call_args or kwargs or more_kwargs or each is not None:
+                raise JobArgumentError(
+                    "file_path= runs a script: it takes args=, not a target or each="
+                )
+            work, command = script_work(file_path, args)
+            request = StartRequest(work, command, name, engines, cwd, list(using or []), detach)
+            return self._start(request, backend or "process", each, throttle, timeout)
+        if target is None:
+            raise InvalidJobTargetError("start_job needs a callable, a code string or file_path=")
         if isinstance(target, str):
-            if args or kwargs:
+            if call_args or args or kwargs or more_kwargs:
                 raise JobArgumentError("a code string takes no arguments; use a function")
             return self.start_code(
                 target,
@@ -153,17 +186,21 @@ class JobManager(Configurable):
                 cwd=cwd,
                 using=using,
                 detach=detach,
+                timeout=timeout,
             )
         if not callable(target):
             raise InvalidJobTargetError(
                 f"a job runs a callable or a string of code, not {type(target).__name__}"
             )
+        if args is not None and call_args:
+            raise JobArgumentError("give the target's arguments either in the call or as args=")
+        positional = tuple(args) if args is not None else call_args
+        keywords = {**(kwargs or {}), **more_kwargs}
         self._check_name(name)
-        work = CallWork(target, args, kwargs)
-        command = describe_call(target, args, kwargs)
-        return self._start(
-            StartRequest(work, command, name, engines, cwd, list(using or []), detach), backend
-        )
+        work = CallWork(target, positional, keywords)
+        command = describe_call(target, positional, keywords)
+        request = StartRequest(work, command, name, engines, cwd, list(using or []), detach)
+        return self._start(request, backend, each, throttle, timeout)
 
     def start_code(
         self,
@@ -178,20 +215,32 @@ class JobManager(Configurable):
         detach: bool = False,
         source_name: str | None = None,
         first_line: int = 1,
+        each: Iterable[Any] | None = None,
+        each_name: str | None = None,
+        throttle: int | None = None,
+        timeout: float | None = None,
     ) -> Job:
         """Start IPython code in the live user namespace (``__main__``'s outside IPython),
         or, with ``snapshot_of``, in a copy of the names the code reads, taken now from
         that mapping and then the user namespace (what ``stmt &`` does, as ``$using:``).
         ``source_name`` and ``first_line`` name the code's place in tracebacks (``%%job``
-        gives its cell's, ``Cell In[5]`` from line 2)."""
+        gives its cell's, ``Cell In[5]`` from line 2). ``each`` and ``each_name``: one
+        child per item, the code reading the item as ``each_name`` (``%job_start
+        --each``); ``throttle`` and ``timeout`` as for ``start_job``."""
         if not isinstance(source, str) or not source.strip():
             raise JobArgumentError("there is no code to run")
+        if (each is None) != (each_name is None):
+            raise JobArgumentError("each= and each_name= go together in a code job")
+        if each_name is not None and not each_name.isidentifier():
+            raise JobArgumentError(f"each_name must be a Python name, not {each_name!r}")
         self._check_name(name)
         if isinstance(first_line, bool) or not isinstance(first_line, int) or first_line < 1:
             raise JobArgumentError(f"first_line is a line number >= 1, not {first_line!r}")
         work = compile_code(
             source, self.host.user_namespace, self.host.transform, source_name, first_line
         )
+        if each_name is not None:  # each child has its item: the user's list is not copied
+            work.names = work.names - {each_name}
         if snapshot_of is not None:
             live = self.host.user_namespace()
             work.namespace = Snapshot(
@@ -202,50 +251,60 @@ class JobManager(Configurable):
                 }
             )
         command = source.strip("\n")
-        return self._start(
-            StartRequest(work, command, name, engines, cwd, list(using or []), detach), backend
+        request = StartRequest(
+            work, command, name, engines, cwd, list(using or []), detach, each_name=each_name
         )
+        return self._start(request, backend, each, throttle, timeout)
 
-    def _start(self, request: StartRequest, backend: str | None) -> Job:
+    def _start(
+        self,
+        request: StartRequest,
+        backend: str | None,
+        each: Iterable[Any] | None = None,
+        throttle: int | None = None,
+        timeout: float | None = None,
+    ) -> Job:
         if not isinstance(request.detach, bool):
             raise JobArgumentError(f"detach is True or False, not {request.detach!r}")
+        check_limit(timeout)
+        if throttle is not None and (
+            isinstance(throttle, bool) or not isinstance(throttle, int) or throttle < 1
+        ):
+            raise JobArgumentError(f"throttle is a number of children >= 1, not {throttle!r}")
+        if throttle is not None and each is None:
+            raise JobArgumentError("throttle= limits a fan-out: it needs each=")
         if request.detach:
             if backend not in (None, "process", "detached") or request.engines is not None:
                 raise JobArgumentError(
                     "detach=True runs a process job: it cannot run on the "
                     f"{backend or 'engines'} backend"
                 )
+            if each is not None:
+                raise JobArgumentError("a detached job runs one process: it cannot fan out")
             backend = "detached"
         elif backend is None and request.engines is not None:
             backend = "engines"  # naming engines asks for a remote job
         runner = self.backend(backend or self.default_backend)
+        items = fan_out_items(each, throttle) if each is not None else None
         runner.check(request)
+        if items is not None:
+            return self._start_fan_out(request, runner, items, throttle, timeout)
         locations = runner.locations(request)
         ids = self.repository.reserve_ids(1 + len(locations))
-        parent = Job(
-            ids[0],
-            name=request.name,
-            job_type=runner.job_type,
-            command=request.command,
-            location=", ".join(locations),
-            memory_limit=self.text_memory_limit,
-        )
+        parent = self._new_job(ids[0], request, runner, ", ".join(locations))
         for child_id, location in zip(ids[1:], locations, strict=True):
-            Job(
-                child_id,
-                job_type=runner.job_type,
-                command=request.command,
-                location=location,
-                parent=parent,
-                memory_limit=self.text_memory_limit,
-            )
-        for job in walk([parent]):
-            job.controller = self
+            self._new_job(child_id, request, runner, location, parent)
         self._start_capture()
         self.repository.add(parent)
-        try:
+        if timeout is not None:
             for child in parent.child_jobs:
-                runner.launch(child, request)
+                self.deadlines.limit(child, timeout)
+        return self._launch(parent, lambda: [runner.launch(c, request) for c in parent.child_jobs])
+
+    def _launch(self, parent: Job, launch: Callable[[], object]) -> Job:
+        """Launch a listed parent's children; if that fails, no job is left behind."""
+        try:
+            launch()
         except BaseException:
             self.request_stop(parent)
             self.repository.discard(parent)
@@ -253,6 +312,88 @@ class JobManager(Configurable):
         for listener in list(self.start_listeners):
             listener(parent)
         return parent
+
+    def _new_job(
+        self,
+        job_id: int,
+        request: StartRequest,
+        runner: Backend,
+        location: str,
+        parent: Job | None = None,
+    ) -> Job:
+        job = Job(
+            job_id,
+            name=request.name if parent is None else None,
+            job_type=runner.job_type,
+            command=request.command,
+            location=location,
+            parent=parent,
+            memory_limit=self.text_memory_limit,
+        )
+        job.controller = self
+        return job
+
+    def _start_fan_out(
+        self,
+        request: StartRequest,
+        runner: Backend,
+        items: FanOutItems,
+        throttle: int | None,
+        timeout: float | None,
+    ) -> Job:
+        """One child per item (DESIGN §10), launched ``throttle`` at a time in item order."""
+        if throttle is None:
+            throttle = getattr(runner, "fan_out_throttle", lambda request: None)(request)
+        request.items = {}
+        parent_id = self.repository.reserve_ids(1)[0]
+        parent = self._new_job(parent_id, request, runner, items.where())
+        self._start_capture()
+
+        def make_child(index: int, item: Any) -> Job:
+            (child_id,) = self.repository.reserve_ids(1)
+            child = self._new_job(child_id, request, runner, item_label(item, index), parent)
+            assert request.items is not None
+            request.items[child.id] = item
+            if timeout is not None:
+                self.deadlines.limit(child, timeout)
+            return child
+
+        if items.eager is not None:  # ids in a row: the parent's, then its children's
+            for index, item in enumerate(items.eager):
+                make_child(index, item)
+            self.repository.add(parent)
+        else:
+            parent.expecting_children = True
+            self.repository.add(parent)
+        fan_out = FanOut(
+            parent,
+            lambda child: runner.launch(child, request),
+            throttle,
+            items.lazy,
+            lambda index, item: self._adopt_child(make_child(index, item)),
+        )
+        self._fan_outs[parent.id] = fan_out
+        parent.add_state_callback(self._fan_out_ended)
+        return self._launch(parent, fan_out.start)
+
+    def _adopt_child(self, child: Job) -> Job:
+        """A child a lazy fan-out made after its parent was listed."""
+        self.repository.add_child(child)
+        for listener in list(self.child_listeners):
+            listener(child)
+        return child
+
+    def _fan_out_ended(self, job: Job, previous: JobState, new: JobState) -> None:
+        if new.finished:
+            self._fan_outs.pop(job.id, None)
+
+    def _job_overran(self, child: Job, seconds: float) -> None:
+        """A child ran past its ``timeout``: stopped, it ends Failed with the reason."""
+        reason = JobTimeoutError(f"{child.name} ran past its time limit of {seconds:g} s")
+        if child.mark_overrun(reason):
+            child.records.add(Stream.ERROR, reason, f"JobTimeoutError: {reason}\n")
+            child.records.collect()
+            self.request_stop(child)
 
     def _check_name(self, name: str | None) -> None:
         if name is None:
@@ -395,6 +536,9 @@ class JobManager(Configurable):
     def request_stop(self, job: Job) -> None:
         """Ask ``job`` to stop and return at once (``stop_job`` also waits a little)."""
         self.refuse_held_elsewhere([job], "stop")
+        fan_out = self._fan_outs.get(job.id)
+        if fan_out is not None:
+            fan_out.stop()  # no more items are taken; those waiting are Stopped below
         for child in walk([job]):
             if child.child_jobs:
                 continue
@@ -494,6 +638,7 @@ class JobManager(Configurable):
             self._store.close()
             self._store = None
         self.collector.close()
+        self.deadlines.close()
         if self._capturing:
             capture.release()
             self._capturing = False

@@ -53,15 +53,23 @@ class JobRepository:
         with self._lock:
             self._parents[parent.id] = parent
             for job in walk([parent]):
-                self._jobs[job.id] = job
-                key = job.name.lower()
-                named = self._by_name.get(key)
-                if named is None:
-                    self._by_name[key] = job
-                elif isinstance(named, list):
-                    named.append(job)
-                else:
-                    self._by_name[key] = [named, job]
+                self._index(job)
+
+    def add_child(self, child: Job) -> None:
+        """A child made after its parent was added (a lazy fan-out's)."""
+        with self._lock:
+            self._index(child)
+
+    def _index(self, job: Job) -> None:
+        self._jobs[job.id] = job
+        key = job.name.lower()
+        named = self._by_name.get(key)
+        if named is None:
+            self._by_name[key] = job
+        elif isinstance(named, list):
+            named.append(job)
+        else:
+            self._by_name[key] = [named, job]
 
     def discard(self, parent: Job) -> None:
         with self._lock:

@@ -142,3 +142,15 @@ def ask_then_wait(gate: str) -> str:
     while not os.path.exists(gate):
         time.sleep(0.01)
     return answer
+
+
+def square_slowly(n: int) -> int:
+    time.sleep(0.05 * (3 - n % 3))  # later items finish first, some of them
+    if n == 7:
+        raise ValueError("bad data in row 7")
+    return n * n
+
+
+def spin_forever() -> None:
+    while True:
+        pass

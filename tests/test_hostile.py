@@ -16,6 +16,7 @@ import pytest
 
 import ipyjobs
 from ipyjobs import JobState
+from tests.conftest import eventually
 from tests.test_records import make_job
 
 
@@ -47,6 +48,7 @@ def test_a_callback_raising_a_base_exception_wedges_nothing(manager, caplog, exc
     manager.throttle_limit = 1
     release = threading.Event()
     first = ipyjobs.start_job(release.wait, 30)
+    eventually(lambda: first.state is JobState.RUNNING)  # the callbacks see its end only
     later_callbacks = []
 
     def hostile(job, previous, new):

@@ -18,7 +18,7 @@ PACKAGE = Path(ipyjobs.__file__).parent
 LAYERS = {
     "model": {"errors", "state", "records", "job", "repository", "formatting", "store", "spool"},
     "execution": {"host", "asking", "capture", "collector", "execution", "replay", "inside"},
-    "manager and backends": {"manager", "receiving", "backends"},
+    "manager and backends": {"manager", "receiving", "backends", "fanout", "deadlines"},
     "API": {"api"},
     "front ends": {"_extension", "magics", "transformer", "notices", "widgets", "cli"},
     "package": {"__init__", "demo", "__main__"},

@@ -29,6 +29,22 @@ class StartRequest:
     detach: bool = False
     #: What a backend's ``check`` prepared for its ``launch`` (a pickled payload...).
     prepared: dict[str, Any] = field(default_factory=dict)
+    #: A fan-out (``each=``): each child's item, by child id, until it is launched; and
+    #: the name a code job's item is bound to.
+    items: dict[int, Any] | None = None
+    each_name: str | None = None
+
+    def item_of(self, child: Job) -> tuple[bool, Any]:
+        """(True, the child's item) in a fan-out, else (False, None); the request lets go
+        of the item, so a finished child's item is not kept alive by it."""
+        if self.items is None:
+            return False, None
+        return True, self.items.pop(child.id)
+
+    def work_for(self, child: Job) -> Work:
+        """The work ``child`` runs: the request's, for its item in a fan-out."""
+        fanned, item = self.item_of(child)
+        return self.work.for_item(item, self.each_name) if fanned else self.work
 
 
 class Backend(Protocol):

@@ -24,6 +24,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import cloudpickle
+
 from .. import host
 from ..execution import CodeWork, Snapshot, Work
 from .shipping import PackedWork, StandInJob, drain, pickled_reason, unpack_work
@@ -38,10 +40,13 @@ class _OnTheEngine(Work):
     """Unpacks the work where it runs, so a failure to unpickle it (a module missing on
     the engine) or to enter its directory fails the job with a traceback like any other."""
 
-    def __init__(self, packed: PackedWork, cwd: str | None, kernel_cwd: str) -> None:
+    def __init__(
+        self, packed: PackedWork, cwd: str | None, kernel_cwd: str, each: Any = None
+    ) -> None:
         self.packed = packed
         self.cwd = cwd
         self.kernel_cwd = kernel_cwd
+        self.each = each  # a fan-out child's (name, pickled item)
 
     def run(self, job: Any) -> None:
         if self.cwd is not None:
@@ -53,6 +58,9 @@ class _OnTheEngine(Work):
             namespace = _engine_namespace()
             namespace.update(work.namespace.values)  # ipyparallel's push
             work.namespace = lambda: namespace
+        if self.each is not None:
+            name, item = self.each
+            work = work.for_item(cloudpickle.loads(item), name)
         work.run(job)
 
 
@@ -161,7 +169,7 @@ def run(task: dict[str, Any]) -> Outcome:
     capture.acquire(host.default().display_publisher())
     try:
         flusher.follow(job, send)
-        work = _OnTheEngine(task["work"], task["cwd"], task["kernel_cwd"])
+        work = _OnTheEngine(task["work"], task["cwd"], task["kernel_cwd"], task.get("each"))
         try:
             with capture.job_context(job):  # type: ignore[arg-type]
                 run_work(job, work, lambda code: code())  # type: ignore[arg-type]

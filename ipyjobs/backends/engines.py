@@ -122,14 +122,23 @@ class EnginesBackend:
     def locations(self, request: StartRequest) -> list[str]:
         return list(request.prepared["engines"])
 
+    def fan_out_throttle(self, request: StartRequest) -> int:
+        """A fan-out runs one child per engine at a time by default."""
+        return len(request.prepared["engines"])
+
     def launch(self, child: Job, request: StartRequest) -> None:
-        engine = request.prepared["engines"][child.location]
+        fanned, item = request.item_of(child)
+        if fanned:  # a fan-out's child goes to the least busy of the chosen engines
+            engine = self._least_busy(sorted(request.prepared["engines"].values()))
+        else:
+            engine = request.prepared["engines"][child.location]
         order = {
             "name": child.name,
             "location": child.location,
             "cwd": request.cwd,
             "kernel_cwd": request.prepared["kernel_cwd"],
             "work": request.prepared["payload"],
+            "each": (request.each_name, cloudpickle.dumps(item)) if fanned else None,
         }
         client = self.cluster.client()
         future = self.cluster.send(client, engine, self._engine_task(), order)

@@ -132,16 +132,23 @@ class ProcessBackend:
     def locations(self, request: StartRequest) -> list[str]:
         return ["localhost"]
 
+    def fan_out_throttle(self, request: StartRequest) -> int:
+        """A fan-out runs as many children at once as there are CPUs, by default."""
+        return os.cpu_count() or 1
+
     def launch(self, child: Job, request: StartRequest) -> None:
         """Start the child from a thread of its own: the first start also starts the
         forkserver, and ``start_job`` must return at once. Until the child reports that
         it runs, the job is NotStarted (and a stop before its process starts needs no
         signal)."""
+        fanned, item = request.item_of(child)
         task = {
             "name": child.name,
             "location": child.location,
             "cwd": request.cwd or os.getcwd(),
             "work": request.prepared["payload"],
+            # A fan-out's item travels apart from the work, pickled once per child.
+            "each": (request.each_name, cloudpickle.dumps(item)) if fanned else None,
         }
         child.runner = self
         threading.Thread(

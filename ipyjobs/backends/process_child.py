@@ -44,6 +44,9 @@ def main(connection: Any, payload: bytes) -> None:
     """Entry point of the child process (started by the forkserver)."""
     task = cloudpickle.loads(payload)
     task["work"] = unpack_work(task["work"])  # unpickled here, in the job's process
+    if task.get("each") is not None:  # one child of a fan-out: the work for its item
+        name, item = task["each"]
+        task["work"] = task["work"].for_item(cloudpickle.loads(item), name)
     job = StandInJob(task["name"], task["location"])
     sending = threading.Lock()
     ended = False

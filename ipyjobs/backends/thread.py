@@ -273,7 +273,7 @@ class ThreadBackend:
     def launch(self, child: Job, request: StartRequest) -> None:
         install_capture()  # again: pytest or a prompt may have swapped sys.stdout since
         child.runner = self
-        self.pool.submit(child, request.work)
+        self.pool.submit(child, request.work_for(child))
         # Its writes land in its inbox from any thread; the work collects them too as it
         # ends, so watching after the hand-over loses nothing and starts the job sooner.
         self.manager.collector.watch(child)

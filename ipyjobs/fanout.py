@@ -1,0 +1,166 @@
+"""Fan-out jobs (``each=``, DESIGN §10): one parent, one child per item, ``throttle`` at
+a time.
+
+The children of a list (anything with a length) are made at once, so their ids follow
+the parent's and the table shows every item from the start, NotStarted until its turn.
+A lazy iterable (a generator) is consumed only as children start when a throttle holds
+them back: each child is made when its item is taken, and until the last item is taken
+the parent counts one more child not started yet, so it does not finish early. A child
+that ends (however it ends) lets the next one start, in item order.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sized
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .errors import JobArgumentError
+from .records import Stream
+from .state import JobState
+
+if TYPE_CHECKING:
+    from .job import Job
+
+#: A location is the item itself when its text is this short, else ``item[i]``.
+LABEL_LIMIT = 24
+
+
+def item_label(item: Any, index: int) -> str:
+    """A child's location: ``str(item)`` when short and on one line, else ``item[3]``."""
+    try:
+        text = str(item)
+    except Exception:
+        text = ""
+    if text and len(text) <= LABEL_LIMIT and text.isprintable():
+        return text
+    return f"item[{index}]"
+
+
+@dataclass
+class FanOutItems:
+    """The items of a fan-out: all of them (``eager``), or an iterator to take them from
+    as children start (``lazy``)."""
+
+    eager: list[Any] | None
+    lazy: Iterator[Any] | None = None
+
+    def where(self) -> str:
+        """The parent's location: its children's, shortened."""
+        if self.eager is None:
+            return "(items as they come)"
+        labels = [item_label(item, i) for i, item in enumerate(self.eager[:4])]
+        if len(self.eager) <= 3:
+            return ", ".join(labels)
+        return f"{', '.join(labels[:3])}, … ({len(self.eager)} items)"
+
+
+def fan_out_items(each: Iterable[Any], throttle: int | None) -> FanOutItems:
+    """Check ``each`` before any job exists; materialize it unless it is lazy and a
+    throttle will take it item by item."""
+    if isinstance(each, str | bytes):
+        raise JobArgumentError("each= takes the items to fan out over (a list), not a string")
+    if not isinstance(each, Iterable):
+        raise JobArgumentError(f"each= takes an iterable of items, not {type(each).__name__}")
+    if isinstance(each, Sized) or throttle is None:
+        items = list(each)
+        if not items:
+            raise JobArgumentError("each= has no items: there would be no child to run")
+        return FanOutItems(items)
+    return FanOutItems(None, iter(each))
+
+
+class FanOut:
+    """Launches a parent's children in item order, at most ``throttle`` running at once
+    (None: all at once)."""
+
+    def __init__(
+        self,
+        parent: Job,
+        launch: Callable[[Job], None],
+        throttle: int | None,
+        lazy: Iterator[Any] | None,
+        make_child: Callable[[int, Any], Job],
+    ) -> None:
+        self.parent = parent
+        self._launch = launch
+        self._throttle = throttle
+        self._lazy = lazy
+        self._make_child = make_child
+        self._waiting: Iterator[Job] = iter(list(parent.child_jobs))
+        self._index = itertools.count(len(parent.child_jobs))
+        self._running = 0
+        self._stopped = False
+        self._lock = threading.RLock()  # a child may end while it is being launched
+
+    def start(self) -> None:
+        self._fill(first=True)
+
+    def stop(self) -> None:
+        """Take no more items (the parent is being stopped)."""
+        with self._lock:
+            self._stopped = True
+            self._lazy = None
+        if self.parent.expecting_children:
+            self.parent.expecting_children = False
+            self.parent.derive_state()
+
+    def _next_child(self) -> Job | None:
+        """The next child to launch, made from the next item if the items are lazy."""
+        for child in self._waiting:
+            if not child.finished:  # skip children stopped while they waited
+                return child
+        if self._lazy is None or self._stopped:
+            return None
+        try:
+            item = next(self._lazy)
+        except StopIteration:
+            self._lazy = None
+            self.parent.expecting_children = False
+            self.parent.derive_state()
+            return None
+        return self._make_child(next(self._index), item)
+
+    def _fill(self, first: bool = False) -> None:
+        while True:
+            with self._lock:
+                if self._stopped or (self._throttle and self._running >= self._throttle):
+                    return
+                try:
+                    child = self._next_child()
+                except Exception as error:  # the user's generator raised
+                    self._failed_items(error)
+                    return
+                if child is None:
+                    return
+                self._running += 1
+            child.add_state_callback(self._child_changed)
+            try:
+                self._launch(child)
+            except Exception as error:
+                if first:
+                    raise  # nothing started yet: the caller refuses the whole job
+                child.records.add(Stream.ERROR, error, f"{child.name} could not start: {error}\n")
+                child.records.collect()
+                child.set_state(JobState.FAILED, error)
+            first = False
+
+    def _failed_items(self, error: Exception) -> None:
+        """The items' iterator raised: the parent fails with it once its children end."""
+        self._lazy = None
+        child = self._make_child(next(self._index), None)
+        child.records.add(Stream.ERROR, error, f"the items of {self.parent.name} failed: {error}\n")
+        child.records.collect()
+        child.set_state(JobState.FAILED, error)
+        self.parent.expecting_children = False
+        self.parent.derive_state()
+
+    def _child_changed(self, child: Job, previous: JobState, new: JobState) -> None:
+        if not new.finished:
+            return
+        child.remove_state_callback(self._child_changed)
+        with self._lock:
+            self._running -= 1
+        self._fill()
