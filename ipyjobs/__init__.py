@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # what the lazy names are, for readers and type checkers
         JobNotFoundError,
         JobStateError,
         JobStopped,
+        JobTimeoutError,
     )
     from .inside import check_stop, current_job, start_thread, write_output, write_progress
     from .job import Job
@@ -62,6 +63,7 @@ __all__ = [
     "JobStateError",
     "JobStateInfo",
     "JobStopped",
+    "JobTimeoutError",
     "Progress",
     "Record",
     "StoreError",
@@ -92,7 +94,7 @@ _MODULES = {
     "set_manager start_job stop_job suspend_job wait_job",
     "inside": "check_stop current_job start_thread write_output write_progress",
     "errors": "EnginesUnavailableError InvalidJobTargetError InvalidStateError "
-    "JobArgumentError JobError JobNotFoundError JobStateError JobStopped",
+    "JobArgumentError JobError JobNotFoundError JobStateError JobStopped JobTimeoutError",
     "backends": "register_backend",
     "job": "Job",
     "manager": "JobManager",

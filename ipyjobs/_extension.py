@@ -118,7 +118,7 @@ class _Loaded:
         from .widgets import JobTableWidget
 
         fixed = list(jobs)
-        widget = JobTableWidget(jobs.query or (lambda: fixed), self.manager)
+        widget = JobTableWidget(jobs.query or (lambda: fixed), self.manager, long=jobs.long)
         return widget._repr_mimebundle_(include=include, exclude=exclude)
 
     def unload(self) -> None:

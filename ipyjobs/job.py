@@ -66,9 +66,11 @@ class Job:
         "_answer",
         "_callbacks",
         "_condition",
+        "_cpu_time",
         "_instance_id",
         "_lock",
         "_memory_limit",
+        "_peak_memory",
         "_prompt",
         "_reason",
         "_records",
@@ -137,6 +139,8 @@ class Job:
         #: Set when the job ran past its time limit: however it then ends, it is Failed
         #: with this reason (a ``JobTimeoutError``).
         self.overrun: BaseException | None = None
+        self._cpu_time: float | None = None
+        self._peak_memory: int | None = None
         self._state = JobState.NOT_STARTED
         self._reason: BaseException | None = None
         #: Guards the state. Its Condition (for waiting) is made by the first waiter.
@@ -183,6 +187,33 @@ class Job:
     def reason(self) -> BaseException | None:
         """The exception that failed the job; None unless the job is Failed."""
         return self._reason
+
+    @property
+    def cpu_time(self) -> float | None:
+        """CPU seconds the job used so far (final once it finished): its thread's for a
+        thread job, its process's for process and remote jobs; a parent sums its
+        children's. None until known."""
+        if not self.child_jobs:
+            return self._cpu_time
+        times = [c.cpu_time for c in self.child_jobs]
+        known = [t for t in times if t is not None]
+        return sum(known) if known else None
+
+    @property
+    def peak_memory(self) -> int | None:
+        """Peak resident bytes of the job's process (process and remote jobs; None for
+        thread jobs, which share the kernel's); a parent gives its largest child's."""
+        if not self.child_jobs:
+            return self._peak_memory
+        known = [m for c in self.child_jobs if (m := c.peak_memory) is not None]
+        return max(known) if known else None
+
+    def note_usage(self, cpu_time: float | None, peak_memory: int | None = None) -> None:
+        """Record what the job used so far (a backend's sample, or the final figures)."""
+        if cpu_time is not None:
+            self._cpu_time = cpu_time
+        if peak_memory is not None:
+            self._peak_memory = max(peak_memory, self._peak_memory or 0)
 
     @property
     def state_info(self) -> JobStateInfo:

@@ -269,6 +269,7 @@ class JobMagics(Magics):
     @argument("-n", "--name", help="Only jobs whose name matches (wildcards allowed).")
     @argument("--children", action="store_true", help="List child jobs too.")
     @argument("--newest", type=int, help="Only the N newest jobs.")
+    @argument("-l", "--long", action="store_true", help="Add Elapsed, CPU and Memory columns.")
     @argument("refs", nargs="*", help="Ids, names (wildcards allowed) or Job variables.")
     @line_magic
     @_usage_errors
@@ -284,7 +285,7 @@ class JobMagics(Magics):
             newest=args.newest,
         )
         # A live table follows the filter; with refs, it follows the jobs they named.
-        return JobList(query(*refs), query=None if refs else query)
+        return JobList(query(*refs), query=None if refs else query, long=args.long)
 
     @magic_arguments()
     @argument("refs", nargs="*", help="Ids, names (wildcards allowed) or Job variables.")

@@ -30,6 +30,7 @@ from .job import Job, check_limit, check_timeout, wait_jobs, walk
 from .receiving import ReceiveOptions, receive
 from .records import Stream
 from .repository import JobRepository, filter_jobs, is_pattern
+from .resources import ResourceSampler
 from .state import JobState
 from .store import JobStore
 
@@ -127,6 +128,7 @@ class JobManager(Configurable):
         #: Called with each child a lazy fan-out adds to a listed parent (widgets).
         self.child_listeners: list[Callable[[Job], None]] = []
         self.deadlines = Deadlines(self._job_overran)
+        self.sampler = ResourceSampler()
         self._fan_outs: dict[int, FanOut] = {}
 
     # -- starting -------------------------------------------------------------------------
@@ -639,6 +641,7 @@ class JobManager(Configurable):
             self._store = None
         self.collector.close()
         self.deadlines.close()
+        self.sampler.close()
         if self._capturing:
             capture.release()
             self._capturing = False

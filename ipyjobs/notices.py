@@ -45,6 +45,7 @@ class TerminalNotices:
         self._lock = threading.Lock()
         self._noticed: set[tuple[int, object]] = set()  # ids: jobs stay collectable
         manager.start_listeners.append(self._watch)
+        manager.child_listeners.append(self._watch_child)
         shell.events.register("pre_run_cell", self._cell_starts)
         shell.events.register("post_run_cell", self._cell_ended)
         if self.app is not None:
@@ -53,6 +54,8 @@ class TerminalNotices:
     def detach(self) -> None:
         if self._watch in self.manager.start_listeners:
             self.manager.start_listeners.remove(self._watch)
+        if self._watch_child in self.manager.child_listeners:
+            self.manager.child_listeners.remove(self._watch_child)
         self.shell.events.unregister("pre_run_cell", self._cell_starts)
         self.shell.events.unregister("post_run_cell", self._cell_ended)
         if self.app is not None:
@@ -91,6 +94,11 @@ class TerminalNotices:
         for child in job.child_jobs:
             self._child_changed(child, JobState.NOT_STARTED, child.state)
         self._changed(job, JobState.NOT_STARTED, job.state)
+
+    def _watch_child(self, child: Job) -> None:
+        """A child a lazy fan-out added to a job already watched."""
+        child.add_state_callback(self._child_changed)
+        self._child_changed(child, JobState.NOT_STARTED, child.state)
 
     def _changed(self, job: Job, previous: JobState, new: JobState) -> None:
         if new.finished:

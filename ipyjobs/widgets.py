@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 
 from .errors import JobError
-from .formatting import one_line, text_table
+from .formatting import cpu_text, memory_text, one_line, text_table
+from .formatting import elapsed_text as elapsed
 from .records import Stream
 from .state import JobState
 
@@ -65,13 +66,6 @@ def html_table(columns: Sequence[str], rows: Sequence[Sequence[str]], cls: str) 
 def state_html(state: str) -> str:
     colour = STATE_COLOURS.get(state, "#000")
     return f'<span class="ipyjobs-state" style="color:{colour};font-weight:bold">{state}</span>'
-
-
-def elapsed(job: Job) -> str:
-    if job.begin_time is None:
-        return ""
-    end = job.end_time or type(job.begin_time).now()
-    return f"{(end - job.begin_time).total_seconds():.1f} s"
 
 
 def tail_html(members: Sequence[Job], lines: int) -> str:
@@ -123,6 +117,49 @@ def failure_line(job: Job) -> str:
         return ""
     text = one_line(str(reason))
     return f"{type(reason).__name__}: {text}" if text else type(reason).__name__
+
+
+#: A job with more children than this shows a summary with their rows folded.
+FOLD_AT = 8
+#: How many children a folded summary lists, and how many failure reasons a widget shows.
+MAX_FOLDED = 20
+MAX_REASONS = 5
+ROW_COLUMNS = (
+    "Id",
+    "Name",
+    "JobType",
+    "State",
+    "Location",
+    "Elapsed",
+    "CPU",
+    "Memory",
+    "HasMoreData",
+    "Command",
+)
+_LOOK_ORDER = {
+    JobState.FAILED: 0,
+    JobState.BLOCKED: 1,
+    JobState.RUNNING: 2,
+    JobState.STOPPING: 3,
+    JobState.SUSPENDED: 4,
+}
+
+
+def _state_counts(children: Sequence[Job]) -> dict[JobState, int]:
+    counts: dict[JobState, int] = {}
+    for child in children:
+        counts[child.state] = counts.get(child.state, 0) + 1
+    return counts
+
+
+def _worth_a_look(children: Sequence[Job]) -> list[Job]:
+    """At most ``MAX_FOLDED`` children of a large fan-out: failed, blocked, running...,
+    then the latest finished; in child order."""
+    ranked = sorted(
+        range(len(children)),
+        key=lambda i: (_LOOK_ORDER.get(children[i].state, 9), -i),
+    )
+    return [children[i] for i in sorted(ranked[:MAX_FOLDED])]
 
 
 class JobWidget(w.VBox):
@@ -193,66 +230,59 @@ class JobWidget(w.VBox):
         """Everything shown; the widget is refreshed when this changes."""
         job = self.job
         members = job.child_jobs or [job]
+        counted: tuple[Any, ...] = ()
+        if len(members) > FOLD_AT:  # a summary: what it counts, and the children it folds
+            counted = tuple(sorted(_state_counts(members).items()))
+            members = _worth_a_look(members)
         return (
+            counted,
             job.removed,
             job.state,
             job.prompt,
             job.has_more_data,
             elapsed(job),
+            cpu_text(job),
+            memory_text(job),
             tuple((c.state, c.has_more_data, c.records.version, c.progress) for c in members),
         )
 
     def refresh(self) -> None:
         job = self.job
-        members = job.child_jobs or [job]
-        rows = []
-        # A job with one child is one row, as Get-Job shows it: the child repeats it.
-        shown = [job, *job.child_jobs] if len(job.child_jobs) > 1 else [job]
-        for member in shown:
-            state = "Removed" if job.removed else member.state.value
-            rows.append(
-                [
-                    str(member.id),
-                    html.escape(member.name),
-                    member.job_type,
-                    state_html(state),
-                    html.escape(member.location),
-                    elapsed(member),
-                    str(member.has_more_data),
-                    html.escape(one_line(member.command)),
-                ]
-            )
-        columns = (
-            "Id",
-            "Name",
-            "JobType",
-            "State",
-            "Location",
-            "Elapsed",
-            "HasMoreData",
-            "Command",
-        )
+        children = job.child_jobs
+        folded = len(children) > FOLD_AT
+        # One row for a job with one child (the child repeats it, as Get-Job shows it), a
+        # row per child when there are a few, and a summary for a large fan-out with the
+        # rows of the children worth a look (failed, running) folded under it.
+        members = _worth_a_look(children) if folded else children or [job]
+        shown = [job, *children] if 1 < len(children) <= FOLD_AT else [job]
+        rows = [self._row(member) for member in shown]
         progress = next((c.progress for c in members if c.progress is not None), None)
+        failed = [c for c in members if c.state is JobState.FAILED and c.reason is not None]
         failures = [
             f'<div class="ipyjobs-reason" style="color:{STATE_COLOURS["Failed"]}">'
-            f"{html.escape(prefix + failure_line(c))}</div>"
-            for c in members
-            if c.state is JobState.FAILED and c.reason is not None
-            for prefix in [f"{c.name}: " if len(members) > 1 else ""]
+            f"{html.escape((f'{c.name}: ' if len(children) > 1 else '') + failure_line(c))}"
+            "</div>"
+            for c in failed[:MAX_REASONS]
         ]
+        view = html_table(ROW_COLUMNS, rows, "ipyjobs-live")
+        if folded:
+            view += self._summary(children, members)
         prompt = None if job.removed else job.prompt
         secret = prompt is not None and job.prompt_is_secret
         with self.hold_sync():
             self.view.value = (
-                html_table(columns, rows, "ipyjobs-live")
-                + "".join(failures)
-                + tail_html(members, self.manager.widget_tail_lines)
+                view + "".join(failures) + tail_html(members, self.manager.widget_tail_lines)
             )
             self.asking.layout.display = None if prompt is not None else "none"
             self.prompt_label.value = (prompt or "").strip() or "input:"
             self.answer.layout.display = "none" if secret else None
             self.secret_answer.layout.display = None if secret else "none"
-            if progress is not None:
+            if folded:  # the bar counts finished children
+                done = sum(c.finished for c in children)
+                self.progress_row.layout.display = None
+                self.progress.value = 100 * done / len(children)
+                self.progress_label.value = f"{done} of {len(children)} finished"
+            elif progress is not None:
                 self.progress_row.layout.display = None
                 self.progress.value = progress.percent or 0
                 self.progress_label.value = f"{progress.activity} {progress.status}".strip()
@@ -260,6 +290,36 @@ class JobWidget(w.VBox):
             self.stop_button.disabled = finished or job.removed
             self.receive_button.disabled = job.removed
             self.remove_button.disabled = job.removed
+
+    def _row(self, member: Job) -> list[str]:
+        state = "Removed" if self.job.removed else member.state.value
+        return [
+            str(member.id),
+            html.escape(member.name),
+            member.job_type,
+            state_html(state),
+            html.escape(member.location),
+            elapsed(member),
+            cpu_text(member),
+            memory_text(member),
+            str(member.has_more_data),
+            html.escape(one_line(member.command)),
+        ]
+
+    def _summary(self, children: Sequence[Job], members: Sequence[Job]) -> str:
+        """``1000 children: 950 Completed, 40 Running, 10 Failed``, then a folded table
+        of the children worth a look."""
+        counts = _state_counts(children)
+        said = ", ".join(f"{n} {state_html(state.value)}" for state, n in counts.items())
+        rows = [self._row(member) for member in members]
+        folded = (
+            f"<details><summary>{len(members)} of the children (failed, running, "
+            f"waiting, then the latest)</summary>"
+            f"{html_table(ROW_COLUMNS, rows, 'ipyjobs-children')}</details>"
+            if rows
+            else ""
+        )
+        return f'<div class="ipyjobs-summary">{len(children)} children: {said}</div>{folded}'
 
     # -- buttons (run in the kernel's main thread, as comm messages) -----------------------
     def _act(self, action: Callable[[], None]) -> None:
@@ -302,9 +362,12 @@ class JobTableWidget(w.HTML):
     """A live Get-Job table: rows come, change and go as jobs start, run and are removed.
     ``query`` gives the jobs to show at each refresh."""
 
-    def __init__(self, query: Callable[[], list[Job]], manager: JobManager) -> None:
+    def __init__(
+        self, query: Callable[[], list[Job]], manager: JobManager, long: bool = False
+    ) -> None:
         self.query = query
         self.manager = manager
+        self.long = long  # its text/plain has Elapsed, CPU and Memory (%jobs -l)
         self._shown = self._jobs()
         super().__init__()
         self.add_class("ipyjobs-table")
@@ -320,7 +383,7 @@ class JobTableWidget(w.HTML):
     def __repr__(self) -> str:
         from .formatting import job_table
 
-        return job_table(self._shown) if self._shown else "No jobs."
+        return job_table(self._shown, self.long) if self._shown else "No jobs."
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         from .formatting import COLUMNS, job_row
@@ -333,7 +396,9 @@ class JobTableWidget(w.HTML):
 
     def snapshot(self) -> tuple[Any, ...]:
         jobs = self._jobs()
-        return tuple((j.id, j.state, j.has_more_data, elapsed(j)) for j in jobs)
+        return tuple(
+            (j.id, j.state, j.has_more_data, elapsed(j), cpu_text(j), memory_text(j)) for j in jobs
+        )
 
     def refresh(self) -> None:
         self._shown = self._jobs()
@@ -345,6 +410,8 @@ class JobTableWidget(w.HTML):
             "HasMoreData",
             "Location",
             "Elapsed",
+            "CPU",
+            "Memory",
             "Command",
         )
         rows = [
@@ -356,6 +423,8 @@ class JobTableWidget(w.HTML):
                 str(j.has_more_data),
                 html.escape(j.location),
                 elapsed(j),
+                cpu_text(j),
+                memory_text(j),
                 html.escape(one_line(j.command)),
             ]
             for j in self._shown
@@ -376,6 +445,7 @@ class WidgetHub:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         manager.start_listeners.append(self._job_started)
+        manager.child_listeners.append(self._job_started)  # a lazy fan-out's new child
         manager.change_listeners.append(lambda job: self.wake())
 
     def watch(self, widget: Any) -> None:

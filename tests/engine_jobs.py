@@ -48,3 +48,18 @@ def pid() -> int:
 
 def where() -> str:
     return os.getcwd()
+
+
+def which_engine(item):
+    """A fan-out item, and the engine it ran on (the engines' namespaces hold ``engine_id``
+    only when set, so the pid tells them apart)."""
+    import os
+    import time
+
+    time.sleep(0.1)
+    return item, os.getpid()
+
+
+def spin_on_engine() -> None:
+    while True:
+        pass

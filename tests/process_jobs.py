@@ -154,3 +154,15 @@ def square_slowly(n: int) -> int:
 def spin_forever() -> None:
     while True:
         pass
+
+
+def burn(seconds: float, megabytes: int = 0) -> int:
+    """Use the CPU for ``seconds`` (and hold ``megabytes`` meanwhile)."""
+    held = bytearray(megabytes << 20)
+    for i in range(0, len(held), 4096):
+        held[i] = 1  # touched: resident
+    end = time.thread_time() + seconds
+    n = 0
+    while time.thread_time() < end:
+        n += 1
+    return len(held)

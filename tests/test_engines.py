@@ -254,3 +254,20 @@ def test_a_client_given_after_another_was_closed_is_the_one_used(engines_cluster
     finally:
         manager.shutdown()  # before the client goes: its tasks are followed until then
         second.close()
+
+
+def test_a_fan_out_runs_one_child_per_item_over_the_engines(client):
+    job = ipyjobs.start_job(engine_jobs.which_engine, each=["a", "b", "c", "d"], engines="all")
+    assert [c.location for c in job.child_jobs] == ["a", "b", "c", "d"]
+    job.wait(60)
+    assert job.state is JobState.COMPLETED
+    values = job.receive()
+    assert [item for item, _ in values] == ["a", "b", "c", "d"]  # item order
+    assert len({pid for _, pid in values}) == 2  # both engines took items (one each at once)
+
+
+def test_a_remote_job_past_its_time_limit_fails_with_a_timeout(client):
+    job = ipyjobs.start_job(engine_jobs.spin_on_engine, engines=0, timeout=0.5)
+    job.wait(60)
+    assert job.state is JobState.FAILED
+    assert isinstance(job.reason, ipyjobs.JobTimeoutError)

@@ -18,7 +18,14 @@ PACKAGE = Path(ipyjobs.__file__).parent
 LAYERS = {
     "model": {"errors", "state", "records", "job", "repository", "formatting", "store", "spool"},
     "execution": {"host", "asking", "capture", "collector", "execution", "replay", "inside"},
-    "manager and backends": {"manager", "receiving", "backends", "fanout", "deadlines"},
+    "manager and backends": {
+        "manager",
+        "receiving",
+        "backends",
+        "fanout",
+        "deadlines",
+        "resources",
+    },
     "API": {"api"},
     "front ends": {"_extension", "magics", "transformer", "notices", "widgets", "cli"},
     "package": {"__init__", "demo", "__main__"},
@@ -165,6 +172,7 @@ def test_a_process_jobs_child_imports_only_what_it_runs(manager):
         "ipyjobs.records",
         "ipyjobs.capture",
         "ipyjobs.asking",  # input() in the job
+        "ipyjobs.resources",  # what it used, sent with its end
         "ipyjobs.execution",
         "ipyjobs.backends",
         "ipyjobs.backends.shipping",

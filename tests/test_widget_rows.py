@@ -79,3 +79,25 @@ def test_state_colours_are_readable_on_light_and_dark_themes():
             assert _contrast(colour, background) >= 3, (state, colour, background)
     others = {c for s, c in STATE_COLOURS.items() if s != "Blocked"}
     assert STATE_COLOURS["Blocked"] not in others
+
+
+def test_a_large_fan_out_is_a_summary_with_its_rows_folded(manager):
+    job = ipyjobs.start_job(
+        lambda i: 1 / (i % 250), each=range(1000), backend="thread"
+    )  # items 0, 250, 500 and 750 fail
+    assert job.wait(60)
+    widget = JobWidget(job, manager)
+    try:
+        view = widget.view.value
+        assert "1000 children: " in view
+        assert ">Completed<" in view.split("ipyjobs-summary")[1]
+        assert "996" in view.split("ipyjobs-summary")[1] and "4 " in view
+        folded = view.split("<details>")[1]
+        assert folded.count("<tr>") <= 1 + 20  # its header and the children worth a look
+        assert folded.count(">Failed<") == 4
+        assert view.count("ipyjobs-reason") <= 5
+        assert len(view) < 30_000  # cheap to send ten times a second
+        assert widget.progress_label.value == "1000 of 1000 finished"
+        assert widget.progress.value == 100
+    finally:
+        hub(manager).stop()

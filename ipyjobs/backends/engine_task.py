@@ -28,6 +28,7 @@ import cloudpickle
 
 from .. import host
 from ..execution import CodeWork, Snapshot, Work
+from ..resources import process_cpu, usage_since
 from .shipping import PackedWork, StandInJob, drain, pickled_reason, unpack_work
 
 KEY = "ipyjobs:"
@@ -146,6 +147,7 @@ class Outcome(NamedTuple):
     reason: bytes | None  # the pickled exception that failed it
     last_items: list[Any]  # after every data message, which the kernel reads first
     data_messages: int  # how many were sent: the kernel waits for any still on the way
+    usage: tuple[float, int] | None = None  # CPU seconds of the work, the engine's peak RSS
 
 
 def run(task: dict[str, Any]) -> Outcome:
@@ -159,6 +161,7 @@ def run(task: dict[str, Any]) -> Outcome:
 
     job = StandInJob(task["name"], task["location"])
     keys = itertools.count()
+    cpu_before = process_cpu()
 
     def send(kind: str, value: Any) -> None:
         publish_data({f"{KEY}{next(keys)}": (kind, value)})
@@ -185,4 +188,4 @@ def run(task: dict[str, Any]) -> Outcome:
         last_items, sent = drain(job), next(keys)
     assert job.outcome is not None
     state, reason = job.outcome
-    return Outcome(state.value, pickled_reason(reason), last_items, sent)
+    return Outcome(state.value, pickled_reason(reason), last_items, sent, usage_since(cpu_before))

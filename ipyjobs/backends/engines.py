@@ -252,6 +252,8 @@ class EnginesBackend:
             job.set_state(JobState.RUNNING, only_from=[JobState.NOT_STARTED])
             state = JobState(outcome.state)
             reason = cloudpickle.loads(outcome.reason) if outcome.reason is not None else None
+            if getattr(outcome, "usage", None) is not None:
+                job.note_usage(*outcome.usage)
         job.records.collect()
         job.set_state(state, reason)
         with self._lock:

@@ -29,6 +29,7 @@ import cloudpickle
 from ..errors import JobArgumentError, JobStateError
 from ..execution import frame_name
 from ..records import Stream
+from ..resources import process_usage
 from ..state import JobState
 from . import forkserver, process_child
 from .shipping import pack_work, to_record
@@ -186,6 +187,8 @@ class ProcessBackend:
             child_end.close()
         if job.stop_requested:
             self.stop(job)  # a stop came while the process was starting
+        pid = process.pid
+        self.manager.sampler.watch(job, lambda: process_usage(pid))
         self._read(handle)
 
     # -- what the child sends --------------------------------------------------------------
@@ -214,6 +217,7 @@ class ProcessBackend:
         if done is not None:
             state = JobState(done[1])
             reason = cloudpickle.loads(done[2]) if done[2] is not None else None
+            job.note_usage(*done[3])
         elif job.stop_requested:
             state, reason = JobState.STOPPED, None
         else:

@@ -10,7 +10,8 @@ second thread to get the GIL. Messages to the kernel are tuples:
     ("items", [item, ...])             inbox items: str (stdout), (STDERR, str),
                                        (stream, pickled value, text) for other records
     ("blocked", prompt, secret)        the work waits in input() (its prompt was sent)
-    ("done", state, reason, text)      the work ended (reason: pickled exception or None)
+    ("done", state, reason, usage)     the work ended (reason: pickled exception or None;
+                                       usage: CPU seconds and peak resident bytes)
 
 The kernel sends ("stop",) for a cooperative stop and ("answer", text, echo) to a blocked
 ``input()``. When the pipe breaks (the kernel is
@@ -33,6 +34,7 @@ import cloudpickle
 from .. import capture  # imported here, so the forkserver preloads them all
 from ..errors import JobStopped
 from ..execution import run_work
+from ..resources import usage_since
 from .shipping import StandInJob, drain, pickled_reason, unpack_work
 
 FLUSH_INTERVAL = 0.05
@@ -138,5 +140,5 @@ def main(connection: Any, payload: bytes) -> None:
     sys.stdout.flush()
     assert job.outcome is not None
     state, reason = job.outcome
-    flush(("done", state.value, pickled_reason(reason)))
+    flush(("done", state.value, pickled_reason(reason), usage_since(0.0)))
     connection.close()

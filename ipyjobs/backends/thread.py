@@ -20,6 +20,7 @@ import itertools
 import logging
 import queue
 import threading
+import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,7 @@ from ..capture import job_context
 from ..errors import JobArgumentError, JobStateError, JobStopped
 from ..execution import Work, run_work
 from ..host import PLAIN, Host
+from ..resources import ResourceSampler, thread_cpu_clock
 from ..state import JobState
 
 if TYPE_CHECKING:
@@ -63,6 +65,7 @@ class _Worker:
         self.posted = False  # a stop was posted and may not have landed yet
         self.freed = False  # the current job's work is over and the pool knows it
         self.next_task: _Task | None = None  # what the pool gave this worker next
+        self.cpu_clock: Any = None  # this thread's CPU clock (False: none here)
         self.thread = threading.Thread(
             target=self._main,
             args=(first,),
@@ -108,7 +111,13 @@ class _Worker:
         self.next_task = self.pool._next_task(self)
 
     def _call(self, job: Job, code: Any) -> None:
-        """Run the user's code where an asynchronous stop may land, and only there."""
+        """Run the user's code where an asynchronous stop may land, and only there; its
+        CPU time is this thread's while it runs (sampled meanwhile through its clock)."""
+        started = time.thread_time()
+        job.note_usage(0.0)
+        sampler, clock = self.pool.sampler, self._clock()
+        if sampler is not None and clock is not None:
+            sampler.watch(job, lambda: (clock() - started, None) if self.current is job else None)
         try:
             with self.lock:
                 self.current = job
@@ -121,6 +130,7 @@ class _Worker:
                     with self.lock:
                         self.current = None
                         posted, self.posted = self.posted, False
+                    job.note_usage(time.thread_time() - started)
                     if posted:
                         # Post again to ourselves: on 3.11 the pending flag is shared by
                         # all threads and another thread's stop may have reset it. Now one
@@ -130,6 +140,12 @@ class _Worker:
                     break
                 except JobStopped:
                     pass
+
+    def _clock(self) -> Any:
+        """This thread's CPU clock, readable from the sampler's thread (made once)."""
+        if self.cpu_clock is None and self.thread.ident is not None:
+            self.cpu_clock = thread_cpu_clock(self.thread.ident) or False
+        return self.cpu_clock or None
 
     def interrupt(self, job: Job) -> bool:
         """Raise JobStopped in this worker if it is running ``job``'s code right now."""
@@ -145,10 +161,15 @@ class WorkerPool:
     """A cached pool of workers with an optional throttle limit."""
 
     def __init__(
-        self, throttle_limit: int = 0, idle_timeout: float = 30.0, host: Host = PLAIN
+        self,
+        throttle_limit: int = 0,
+        idle_timeout: float = 30.0,
+        host: Host = PLAIN,
+        sampler: ResourceSampler | None = None,
     ) -> None:
         self.throttle_limit = throttle_limit
         self.host = host  # names the shell's cells in a failed job's traceback
+        self.sampler = sampler  # samples a running job's CPU time
         self.idle_timeout = idle_timeout
         self._lock = threading.Lock()
         self._workers: set[_Worker] = set()
@@ -255,7 +276,7 @@ class ThreadBackend:
 
     def __init__(self, manager: JobManager) -> None:
         self.manager = manager
-        self.pool = WorkerPool(manager.throttle_limit, host=manager.host)
+        self.pool = WorkerPool(manager.throttle_limit, host=manager.host, sampler=manager.sampler)
         manager.observe(lambda change: self.pool.set_throttle_limit(change.new), "throttle_limit")
 
     def check(self, request: StartRequest) -> None:

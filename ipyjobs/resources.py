@@ -1,0 +1,132 @@
+"""What a job costs: ``cpu_time`` and ``peak_memory`` (DESIGN §10), sampled while it runs.
+
+One sampler thread per manager, alive only while some running job is watched, asks each
+watched job's backend for a sample about once a second; the backend gives the final
+figures itself when the job ends (a thread job from ``time.thread_time()`` in its own
+thread, a process job from ``getrusage`` in its child). A thread's CPU time is read from
+another thread through its CPU clock (``time.pthread_getcpuclockid``); a process's from
+``/proc`` (psutil where there is no ``/proc``, when it is installed).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .job import Job
+
+#: A sample: CPU seconds and peak bytes so far (either None when unknown), or None when
+#: the job is not running any more where it was sampled.
+Sample = tuple[float | None, int | None] | None
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def process_usage(pid: int) -> Sample:
+    """CPU seconds (user + system) and peak resident bytes of process ``pid``."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rpartition(b")")[2].split()
+        cpu = (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime
+        peak = None
+        with open(f"/proc/{pid}/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmHWM:"):
+                    peak = int(line.split()[1]) * 1024
+                    break
+        return cpu, peak
+    except FileNotFoundError:
+        if os.path.isdir("/proc/self"):
+            return None  # gone
+    except (OSError, IndexError, ValueError):
+        return None
+    try:
+        import psutil
+    except ImportError:
+        return None
+    try:
+        process = psutil.Process(pid)
+        times = process.cpu_times()
+        return times.user + times.system, process.memory_info().rss
+    except psutil.Error:
+        return None
+
+
+def process_cpu() -> float:
+    """This process's CPU seconds so far (user and system)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def usage_since(cpu_before: float) -> tuple[float, int]:
+    """The CPU seconds since ``cpu_before``, and this process's peak resident bytes
+    (ru_maxrss is in KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return process_cpu() - cpu_before, peak if sys.platform == "darwin" else peak * 1024
+
+
+def thread_cpu_clock(ident: int) -> Callable[[], float] | None:
+    """A function reading thread ``ident``'s CPU seconds from any thread, where the
+    platform has thread CPU clocks."""
+    import time
+
+    try:
+        clock = time.pthread_getcpuclockid(ident)
+    except (AttributeError, OSError):
+        return None
+    return lambda: time.clock_gettime(clock)
+
+
+class ResourceSampler:
+    """Samples each watched job about every ``interval`` seconds until it finishes."""
+
+    interval = 1.0
+
+    def __init__(self) -> None:
+        self._watched: dict[Job, Callable[[], Sample]] = {}
+        self._lock = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def watch(self, job: Job, sample: Callable[[], Sample]) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._watched[job] = sample
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._main, name="ipyjobs-resources", daemon=True
+                )
+                self._thread.start()
+
+    def _main(self) -> None:
+        while True:
+            with self._lock:
+                self._lock.wait(self.interval)
+                for job in [job for job in self._watched if job.finished]:
+                    del self._watched[job]
+                if self._closed or not self._watched:
+                    self._thread = None
+                    return
+                watched = list(self._watched.items())
+            for job, sample in watched:
+                try:
+                    figures = sample()
+                except Exception:  # a sample is a hint: never let it end the sampler
+                    figures = None
+                if figures is not None and not job.finished:
+                    job.note_usage(*figures)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._watched.clear()
+            thread = self._thread
+            self._lock.notify_all()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(5)
