@@ -271,3 +271,14 @@ def test_a_remote_job_past_its_time_limit_fails_with_a_timeout(client):
     job.wait(60)
     assert job.state is JobState.FAILED
     assert isinstance(job.reason, ipyjobs.JobTimeoutError)
+
+
+def test_a_remote_jobs_cpu_and_memory_are_reported_while_it_runs(client):
+    from tests import process_jobs
+
+    job = ipyjobs.start_job(process_jobs.burn, 2.5, 30, engines=0)
+    (child,) = job.child_jobs
+    eventually(lambda: (child.cpu_time or 0) > 0.5 and not job.finished, 30)
+    job.wait(60)
+    assert job.state is JobState.COMPLETED
+    assert 2.4 <= job.cpu_time < 5 and job.peak_memory > 30 << 20

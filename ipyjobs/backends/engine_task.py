@@ -21,6 +21,7 @@ import itertools
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -76,6 +77,10 @@ def _interrupted(signum: int, frame: Any) -> None:
     raise JobStopped("stopped by the kernel")
 
 
+#: Seconds between two reports of a running job's CPU time and the engine's peak memory.
+USAGE_INTERVAL = 1.0
+
+
 class _Flusher:
     """The engine's one flusher thread, started by the first remote job run here and
     asleep whenever none runs (a thread per job cost a millisecond per job in GIL
@@ -107,6 +112,10 @@ class _Flusher:
             items = drain(following.job)
             if items:
                 following.send("items", items)
+            now = time.monotonic()
+            if now - following.usage_sent >= USAGE_INTERVAL:  # what it costs, now and then
+                following.send("usage", usage_since(following.cpu_before))
+                following.usage_sent = now
 
     def _main(self) -> None:
         while True:
@@ -128,6 +137,8 @@ class _Following:
         self.job = job
         self.send = send
         self.announced = False
+        self.cpu_before = process_cpu()
+        self.usage_sent = time.monotonic()
 
 
 _flusher: _Flusher | None = None

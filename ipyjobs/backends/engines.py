@@ -228,6 +228,8 @@ class EnginesBackend:
             if kind == "running":
                 task.running = True
                 job.set_state(JobState.RUNNING, only_from=[JobState.NOT_STARTED])
+            elif kind == "usage":
+                job.note_usage(*value)
             else:
                 job.records.pending.extend(to_record(job, item) for item in value)
                 job.records.collect()
