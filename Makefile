@@ -55,6 +55,7 @@ bench: $(VENV)/.installed-test
 	$(PY) benchmarks/imports.py
 	$(PY) benchmarks/scale.py
 	$(PY) benchmarks/big_output.py
+	$(PY) benchmarks/fanout.py
 
 clean:
 	rm -rf .venv .venv-min docs/_build test-artifacts

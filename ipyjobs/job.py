@@ -22,6 +22,7 @@ from .state import (
     WAIT_RETURNS_STATES,
     JobState,
     JobStateInfo,
+    derive_from_counts,
     derive_parent_state,
 )
 
@@ -66,6 +67,7 @@ class Job:
         "_answer",
         "_callbacks",
         "_condition",
+        "_counts",
         "_cpu_time",
         "_instance_id",
         "_lock",
@@ -140,6 +142,8 @@ class Job:
         #: with this reason (a ``JobTimeoutError``).
         self.overrun: BaseException | None = None
         self._cpu_time: float | None = None
+        #: A parent of many children: how many are in each state (see count_children).
+        self._counts: dict[JobState, int] | None = None
         self._peak_memory: int | None = None
         self._state = JobState.NOT_STARTED
         self._reason: BaseException | None = None
@@ -152,7 +156,12 @@ class Job:
         #: How many times the job has asked for input (each prompt is a new one).
         self.asked = 0
         if parent is not None:
-            parent.child_jobs.append(self)
+            with parent._lock:
+                parent.child_jobs.append(self)
+                if parent._counts is not None:
+                    parent._counts[JobState.NOT_STARTED] = (
+                        parent._counts.get(JobState.NOT_STARTED, 0) + 1
+                    )
 
     @property
     def records(self) -> RecordBuffer:
@@ -303,7 +312,7 @@ class Job:
             except BaseException:  # SystemExit too: it must not end the job's thread
                 log.exception("ipyjobs: state callback %r of %s failed", callback, self.name)
         if self.parent is not None:
-            self.parent._derive_state()
+            self.parent._derive_state(previous, new)
         return True
 
     def mark_overrun(self, reason: BaseException) -> bool:
@@ -315,21 +324,44 @@ class Job:
             self.overrun = reason
             return True
 
+    def count_children(self) -> None:
+        """Keep count of the children in each state from now on, so the parent's state
+        follows each change in constant time (a fan-out of a thousand took 0.3 ms a
+        change, 0.7 s in all, deriving it from every child). Call it before any child
+        can change; later children are counted as they are made."""
+        with self._lock:
+            counts: dict[JobState, int] = {}
+            for child in self.child_jobs:
+                counts[child._state] = counts.get(child._state, 0) + 1
+            self._counts = counts
+
     def derive_state(self) -> None:
         """Derive a parent's state again (its fan-out took its last item)."""
         self._derive_state()
 
-    def _derive_state(self) -> None:
+    def _derive_state(self, previous: JobState | None = None, new: JobState | None = None) -> None:
+        """Follow a child's change from ``previous`` to ``new`` (None: just look again)."""
+
         def decide() -> tuple[JobState, BaseException | None]:
             children = self.child_jobs
-            if len(children) == 1 and not self.expecting_children:
+            counts = self._counts
+            if counts is not None:
+                if previous is not None and new is not None:
+                    counts[previous] = counts.get(previous, 0) - 1
+                    counts[new] = counts.get(new, 0) + 1
+                state = derive_from_counts(counts, int(self.expecting_children))
+            elif len(children) == 1 and not self.expecting_children:
                 (child,) = children  # a local job: the parent mirrors its child
                 return child._state, child._reason
-            states = [child._state for child in children]
-            if self.expecting_children:
-                states.append(JobState.NOT_STARTED)
-            reason = next((c._reason for c in self.child_jobs if c._state is JobState.FAILED), None)
-            return derive_parent_state(states), reason
+            else:
+                states = [child._state for child in children]
+                if self.expecting_children:
+                    states.append(JobState.NOT_STARTED)
+                state = derive_parent_state(states)
+            reason = None
+            if state is JobState.FAILED:  # once: a finished parent never changes again
+                reason = next((c._reason for c in children if c._state is JobState.FAILED), None)
+            return state, reason
 
         self._change_state(decide)
 

@@ -35,6 +35,14 @@ from .state import JobState
 from .store import JobStore
 
 
+class _EachItem:
+    def __repr__(self) -> str:
+        return "item"
+
+
+EACH_ITEM = _EachItem()
+
+
 def _outlives_manager(job: Job) -> bool:
     """A detached job: its children's backend lets them run when the manager ends."""
     return any(getattr(child.runner, "outlives_manager", False) for child in job.child_jobs)
@@ -200,7 +208,9 @@ class JobManager(Configurable):
         keywords = {**(kwargs or {}), **more_kwargs}
         self._check_name(name)
         work = CallWork(target, positional, keywords)
-        command = describe_call(target, positional, keywords)
+        # A fan-out's command shows where each item goes: fit(item, epochs=3).
+        shown = (EACH_ITEM, *positional) if each is not None else positional
+        command = describe_call(target, shown, keywords)
         request = StartRequest(work, command, name, engines, cwd, list(using or []), detach)
         return self._start(request, backend, each, throttle, timeout)
 
@@ -296,6 +306,8 @@ class JobManager(Configurable):
         parent = self._new_job(ids[0], request, runner, ", ".join(locations))
         for child_id, location in zip(ids[1:], locations, strict=True):
             self._new_job(child_id, request, runner, location, parent)
+        if len(parent.child_jobs) > 1:
+            parent.count_children()
         self._start_capture()
         self.repository.add(parent)
         if timeout is not None:
@@ -349,6 +361,7 @@ class JobManager(Configurable):
         request.items = {}
         parent_id = self.repository.reserve_ids(1)[0]
         parent = self._new_job(parent_id, request, runner, items.where())
+        parent.count_children()  # from none: each child is counted as it is made
         self._start_capture()
 
         def make_child(index: int, item: Any) -> Job:

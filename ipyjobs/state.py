@@ -71,25 +71,42 @@ def derive_parent_state(children: Iterable[JobState]) -> JobState:
     states = list(children)
     if len(states) == 1:
         return states[0]  # a local job's parent simply mirrors its one child
-    if not states or all(s is JobState.NOT_STARTED for s in states):
+    counts: dict[JobState, int] = {}
+    for state in states:
+        counts[state] = counts.get(state, 0) + 1
+    return derive_from_counts(counts)
+
+
+def derive_from_counts(counts: dict[JobState, int], not_started: int = 0) -> JobState:
+    """The same rules from how many children are in each state (what a parent keeps, so
+    a fan-out of thousands derives its state in constant time). ``not_started`` children
+    more are counted (a lazy fan-out's next one). A count below zero, seen for a moment
+    while two changes of one child are counted in the other order, counts as zero."""
+    get = counts.get
+    total = not_started
+    for count in counts.values():
+        if count > 0:
+            total += count
+    if not total or max(0, get(JobState.NOT_STARTED, 0)) + not_started == total:
         return JobState.NOT_STARTED
-    if any(s is JobState.BLOCKED for s in states):
-        return JobState.BLOCKED
-    if any(s is JobState.STOPPING for s in states):
-        return JobState.STOPPING
-    if any(s is JobState.RUNNING for s in states):
-        return JobState.RUNNING
-    unfinished = [s for s in states if not s.finished]
+    for state in _ACTIVE:
+        if get(state, 0) > 0:
+            return state
+    finished = sum(max(0, get(state, 0)) for state in _ENDS)
+    unfinished = total - finished
     if unfinished:
-        if all(s is JobState.SUSPENDED for s in unfinished):
+        if get(JobState.SUSPENDED, 0) == unfinished:
             return JobState.SUSPENDED
-        if any(s is JobState.SUSPENDING for s in unfinished):
-            return JobState.SUSPENDING
-        if any(s is JobState.DISCONNECTED for s in unfinished):
-            return JobState.DISCONNECTED
+        for state in _PAUSED:
+            if get(state, 0) > 0:
+                return state
         return JobState.RUNNING  # some started and finished, others not started yet
-    if JobState.FAILED in states:
-        return JobState.FAILED
-    if JobState.STOPPED in states:
-        return JobState.STOPPED
+    for state in _ENDS:  # Failed if any failed, else Stopped if any stopped
+        if get(state, 0) > 0:
+            return state
     return JobState.COMPLETED
+
+
+_ACTIVE = (JobState.BLOCKED, JobState.STOPPING, JobState.RUNNING)
+_PAUSED = (JobState.SUSPENDING, JobState.DISCONNECTED)
+_ENDS = (JobState.FAILED, JobState.STOPPED, JobState.COMPLETED)

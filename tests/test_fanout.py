@@ -177,3 +177,24 @@ def test_a_missing_script_is_a_clear_error_and_no_job(manager, tmp_path):
     with pytest.raises(JobArgumentError, match="no script"):
         ipyjobs.start_job(file_path=tmp_path / "nope.py")
     assert ipyjobs.get_job() == []
+
+
+def test_blocking_children_without_a_throttle_all_run_soon_on_their_own_threads(manager):
+    release = threading.Event()
+    running = threading.Semaphore(0)
+
+    def wait(i):
+        running.release()
+        release.wait(30)
+
+    job = ipyjobs.start_job(wait, each=range(200))
+    for _ in range(200):  # every child runs at once, each blocking a thread of its own
+        assert running.acquire(timeout=10)
+    release.set()
+    assert job.wait(30) and job.state is JobState.COMPLETED
+
+
+def test_a_burst_of_short_children_stays_on_a_few_threads(manager):
+    job = ipyjobs.start_job(abs, each=range(1000))
+    assert job.wait(30) and job.state is JobState.COMPLETED
+    assert len(manager.backend("thread").pool.threads()) < 100  # was 679

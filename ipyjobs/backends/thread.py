@@ -51,6 +51,8 @@ def _landing_pad() -> None:
 
 log = logging.getLogger("ipyjobs")
 _worker_numbers = itertools.count(1)
+#: Seconds between two looks of the ramp thread at tasks waiting for a worker.
+RAMP_TICK = 0.02
 _Task = tuple["Job", Work]
 
 
@@ -77,6 +79,7 @@ class _Worker:
 
     def _main(self, task: _Task | None) -> None:
         host = self.pool.host
+        self.pool._started()
         while True:
             while task is not None:
                 job, work = task
@@ -176,6 +179,10 @@ class WorkerPool:
         self._idle: list[_Worker] = []
         self._waiting: deque[_Task] = deque()
         self._busy = 0
+        self._starting = 0  # workers made whose threads have not begun yet
+        self._taken = 0  # waiting tasks workers took since the ramp last looked
+        self._added = 0  # and tasks queued since then
+        self._ramping = False
         self._closed = False
 
     def submit(self, job: Job, work: Work) -> None:
@@ -195,22 +202,83 @@ class WorkerPool:
         new_workers = []
         with self._lock:
             self.throttle_limit = limit
+            # Idle workers first, then one new thread (see _hand_over): the ramp adds
+            # more while tasks still wait.
             while self._waiting and (not limit or self._busy < limit):
-                self._busy += 1
-                new_workers.append(self._hand_over(self._waiting.popleft()))
+                if self._idle:
+                    self._busy += 1
+                    self._idle.pop().inbox.put(self._waiting.popleft())
+                elif not self._starting and not new_workers:
+                    self._busy += 1
+                    new_workers.append(self._new_worker(self._waiting.popleft()))
+                else:
+                    self._ensure_ramp()
+                    break
         for worker in new_workers:
-            if worker is not None:
-                worker.thread.start()
+            worker.thread.start()
 
     def _hand_over(self, task: _Task) -> _Worker | None:
         """Give ``task`` to an idle worker, or make a worker (returned, to be started once
-        the lock is released). Called with the lock held."""
+        the lock is released) if none is on its way and nothing waits; else queue it for
+        the first worker free. Called with the lock held.
+
+        A burst of short jobs then runs on a few threads (a 1 000-item fan-out made 679
+        threads when each task made its own): the ramp thread adds workers while tasks
+        wait and none was taken for a tick, more each tick they stay stuck, so tasks that
+        block still each get a thread soon. (Doubling at once made hundreds again: a
+        thread submitting holds the GIL, and the workers look stuck.)"""
         if self._idle:
             self._idle.pop().inbox.put(task)
             return None
+        if self._starting or self._waiting:
+            self._busy -= 1  # counted again when a worker takes it
+            self._waiting.append(task)
+            self._added += 1
+            self._ensure_ramp()
+            return None
+        return self._new_worker(task)
+
+    def _new_worker(self, task: _Task) -> _Worker:
         worker = _Worker(self, task)
         self._workers.add(worker)
+        self._starting += 1
         return worker
+
+    def _started(self) -> None:
+        with self._lock:
+            self._starting -= 1
+
+    def _ensure_ramp(self) -> None:
+        if not self._ramping and not self._closed:
+            self._ramping = True
+            threading.Thread(target=self._ramp, name="ipyjobs-worker-ramp", daemon=True).start()
+
+    def _ramp(self) -> None:
+        """While tasks wait: each tick in which no worker took one (all are busy, or
+        blocked) and none was queued, add workers: one, then one more each tick they
+        stay stuck (so a thousand blocking tasks all run within a second)."""
+        stuck = 0
+        while True:
+            time.sleep(RAMP_TICK)
+            new_workers = []
+            with self._lock:
+                if self._closed or not self._waiting:
+                    self._ramping = False
+                    return
+                taken, self._taken = self._taken, 0
+                added, self._added = self._added, 0
+                # Stuck: none taken, and none added (while a burst is being submitted,
+                # the submitting thread holds the GIL: the workers only look stuck).
+                stuck = 0 if taken or added else stuck + 1
+                if stuck and not self._starting:
+                    room = len(self._waiting)
+                    if self.throttle_limit:
+                        room = min(room, self.throttle_limit - self._busy)
+                    for _ in range(min(room, stuck)):
+                        self._busy += 1
+                        new_workers.append(self._new_worker(self._waiting.popleft()))
+            for worker in new_workers:
+                worker.thread.start()
 
     def _next_task(self, worker: _Worker) -> _Task | None:
         with self._lock:
@@ -220,6 +288,7 @@ class WorkerPool:
                 and (not self.throttle_limit or self._busy <= self.throttle_limit)
             ):
                 task = self._waiting.popleft()
+                self._taken += 1
                 if not task[0].finished:  # skip jobs stopped while they waited
                     return task
             self._busy -= 1
