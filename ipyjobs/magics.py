@@ -72,8 +72,11 @@ def _start_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def peel_options(parser: argparse.ArgumentParser, line: str) -> tuple[argparse.Namespace, str]:
-    """Parse the options at the front of ``line``; the rest is returned verbatim."""
+def peel_options(
+    parser: argparse.ArgumentParser, line: str, last: tuple[str, ...] = ("-f", "--file-path")
+) -> tuple[argparse.Namespace, str]:
+    """Parse the options at the front of ``line``; the rest is returned verbatim. An
+    option in ``last`` ends them (what follows a script is the script's arguments)."""
     rest = line.lstrip()
     words: list[str] = []
     while rest.startswith("-"):
@@ -93,6 +96,8 @@ def peel_options(parser: argparse.ArgumentParser, line: str) -> tuple[argparse.N
                 raise UsageError(f"option {option} needs a value")
             words.append(value)
             rest = after.lstrip()
+        if option in last:
+            break
     options = parser.parse_args(words)
     return options, rest
 

@@ -244,6 +244,13 @@ def test_undefined_name_fails_the_job_not_the_cell(ip):
         ("%%job extra\n1", "only options"),
         ("&", "needs a one-line statement"),
         ("x = &", "needs a one-line statement"),
+        ("%job_start --timeout 0 1", "timeout must be a number of seconds > 0"),
+        ("%job_start --timeout nan 1", "timeout must be"),
+        ("%job_start --each nosuch 1", "--each names a variable"),
+        ("%job_start --throttle 2 1", "throttle= limits a fan-out"),
+        ("%job_start -f /no/such/script.py", "no script"),
+        ("%job_input", "needs a job"),
+        ("%job_input 99 x", "no job with id 99"),
     ],
 )
 def test_mistakes_give_one_usage_error_and_no_job(ip, cell, message):
@@ -269,3 +276,13 @@ def test_config_magic_sets_the_traits(ip):
     run(ip, "%config JobManager.notify = False")
     manager = ipyjobs.get_manager()
     assert (manager.stop_grace, manager.throttle_limit, manager.notify) == (0.25, 3, False)
+
+
+def test_job_start_runs_a_script_with_its_arguments(ip, tmp_path):
+    script = tmp_path / "show.py"
+    script.write_text("import sys\nprint(__name__, sys.argv[1:])\n")
+    job = run(ip, f"%job_start -f {script} --epochs '3 4'")
+    assert job.job_type == "ProcessJob" and job.command == "show.py --epochs '3 4'"
+    job.wait(30)
+    text = "".join(r.value for r in job.receive(raw=True) if r.stream == "stdout")
+    assert text == "__main__ ['--epochs', '3 4']\n"
