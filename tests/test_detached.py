@@ -265,3 +265,12 @@ def test_old_finished_jobs_are_pruned_when_a_manager_starts(manager, store_dir):
     assert pruning.attach_detached() == []
     assert store.jobs() == []
     pruning.shutdown()
+
+
+def test_a_detached_jobs_cpu_and_memory_are_sampled_and_final(store_dir):
+    ipyjobs.get_manager().sampler.interval = 0.1
+    job = start(process_jobs.burn, 1.5, 40)
+    (child,) = job.child_jobs
+    eventually(lambda: (child.cpu_time or 0) > 0.3 and not job.finished, 30)
+    assert job.result(60) == 40 << 20
+    assert 1.4 <= job.cpu_time < 3 and job.peak_memory > 40 << 20

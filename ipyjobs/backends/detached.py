@@ -30,6 +30,7 @@ import cloudpickle
 from ..errors import JobArgumentError, JobStateError
 from ..execution import frame_name
 from ..records import Stream
+from ..resources import process_usage
 from ..spool import SpoolReader
 from ..state import JobState
 from ..store import JobStore, StoredJob, is_alive, this_process
@@ -228,6 +229,15 @@ class DetachedBackend:
             store.release(str(job.parent.instance_id if job.parent else job.instance_id))
         followed.finished.set()
 
+    def _sample(self, followed: _Followed) -> None:
+        """Sample the job's process while it runs (checked to be still the job's: a
+        pid may be reused once it ended)."""
+        pid = followed.pid
+        if pid is not None:
+            self.manager.sampler.watch(
+                followed.job, lambda: process_usage(pid) if followed.alive() else None
+            )
+
     def _take_in(
         self, followed: _Followed, store: JobStore, messages: list[tuple[Any, ...]]
     ) -> tuple[JobState, Any] | None:
@@ -239,6 +249,7 @@ class DetachedBackend:
                 followed.pid, followed.pid_start = message[1], message[2]
                 if followed.holding:
                     store.update(str(job.instance_id), pid=message[1], pid_start=message[2])
+                self._sample(followed)
             elif kind == "running":
                 if job.state in (JobState.NOT_STARTED, JobState.DISCONNECTED):
                     self._set(followed, store, JobState.RUNNING)
@@ -248,6 +259,8 @@ class DetachedBackend:
             elif kind == "done":
                 reason = cloudpickle.loads(message[2]) if message[2] is not None else None
                 state = JobState(message[1])
+                if len(message) > 3:  # the job's own process said what it used
+                    job.note_usage(*message[3])
                 if state is JobState.FAILED and isinstance(reason, ChildProcessExited):
                     job.records.add(Stream.ERROR, reason, f"{reason}\n")
                     job.records.collect()
@@ -340,6 +353,7 @@ class DetachedBackend:
             followed = _Followed(child, children[0].spool or "", children[0].received, holding)
             followed.holder = holder
             followed.pid, followed.pid_start = children[0].pid, children[0].pid_start
+            self._sample(followed)
             self._mark_received(followed, store)
             child.runner = self
             with self._lock:
