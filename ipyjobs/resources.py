@@ -10,6 +10,7 @@ another thread through its CPU clock (``time.pthread_getcpuclockid``); a process
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import sys
@@ -83,12 +84,15 @@ def thread_cpu_clock(ident: int) -> Callable[[], float] | None:
 
 
 class ResourceSampler:
-    """Samples each watched job about every ``interval`` seconds until it finishes."""
+    """Samples each watched job about every ``interval`` seconds until it finishes, and
+    asks each source (a thread pool, which samples its busy workers' jobs itself) to do
+    the same. The thread runs while something is watched or a source says it is busy."""
 
     interval = 1.0
 
     def __init__(self) -> None:
         self._watched: dict[Job, Callable[[], Sample]] = {}
+        self._sources: list[Callable[[], bool]] = []
         self._lock = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -98,11 +102,26 @@ class ResourceSampler:
             if self._closed:
                 return
             self._watched[job] = sample
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._main, name="ipyjobs-resources", daemon=True
-                )
-                self._thread.start()
+            self._start()
+
+    def add_source(self, source: Callable[[], bool]) -> None:
+        """``source()`` is called at each tick; it returns True while it has jobs running."""
+        with self._lock:
+            self._sources.append(source)
+
+    def wake(self) -> None:
+        """A source has a job running: make sure the thread runs (cheap when it does)."""
+        if self._thread is None:
+            with self._lock:
+                if not self._closed:
+                    self._start()
+
+    def _start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._main, name="ipyjobs-resources", daemon=True
+            )
+            self._thread.start()
 
     def _main(self) -> None:
         while True:
@@ -110,22 +129,32 @@ class ResourceSampler:
                 self._lock.wait(self.interval)
                 for job in [job for job in self._watched if job.finished]:
                     del self._watched[job]
-                if self._closed or not self._watched:
+                if self._closed:
                     self._thread = None
                     return
                 watched = list(self._watched.items())
+                sources = list(self._sources)
+            busy = False
+            for source in sources:
+                with contextlib.suppress(Exception):  # a hint: it never ends the sampler
+                    busy = bool(source()) or busy
             for job, sample in watched:
                 try:
                     figures = sample()
-                except Exception:  # a sample is a hint: never let it end the sampler
+                except Exception:
                     figures = None
                 if figures is not None and not job.finished:
                     job.note_usage(*figures)
+            with self._lock:
+                if not busy and not self._watched:
+                    self._thread = None
+                    return
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
             self._watched.clear()
+            self._sources.clear()
             thread = self._thread
             self._lock.notify_all()
         if thread is not None and thread is not threading.current_thread():

@@ -68,6 +68,7 @@ class _Worker:
         self.freed = False  # the current job's work is over and the pool knows it
         self.next_task: _Task | None = None  # what the pool gave this worker next
         self.cpu_clock: Any = None  # this thread's CPU clock (False: none here)
+        self.cpu_started = 0.0  # its CPU time when the current job's code began
         self.thread = threading.Thread(
             target=self._main,
             args=(first,),
@@ -116,11 +117,10 @@ class _Worker:
     def _call(self, job: Job, code: Any) -> None:
         """Run the user's code where an asynchronous stop may land, and only there; its
         CPU time is this thread's while it runs (sampled meanwhile through its clock)."""
-        started = time.thread_time()
+        started = self.cpu_started = time.thread_time()
         job.note_usage(0.0)
-        sampler, clock = self.pool.sampler, self._clock()
-        if sampler is not None and clock is not None:
-            sampler.watch(job, lambda: (clock() - started, None) if self.current is job else None)
+        if self.pool.sampler is not None:
+            self.pool.sampler.wake()  # it samples this job through sample_workers
         try:
             with self.lock:
                 self.current = job
@@ -173,6 +173,8 @@ class WorkerPool:
         self.throttle_limit = throttle_limit
         self.host = host  # names the shell's cells in a failed job's traceback
         self.sampler = sampler  # samples a running job's CPU time
+        if sampler is not None:
+            sampler.add_source(self.sample_workers)
         self.idle_timeout = idle_timeout
         self._lock = threading.Lock()
         self._workers: set[_Worker] = set()
@@ -310,6 +312,22 @@ class WorkerPool:
         with self._lock:
             workers = list(self._workers)
         return any(worker.interrupt(job) for worker in workers)
+
+    def sample_workers(self) -> bool:
+        """Note each running job's CPU time so far (the resource sampler calls this about
+        once a second); True while a job runs."""
+        with self._lock:
+            workers = list(self._workers)
+        busy = False
+        for worker in workers:
+            job, clock = worker.current, worker._clock()
+            if job is not None:
+                busy = True
+                if clock is not None:
+                    used = clock() - worker.cpu_started
+                    if worker.current is job:  # still this job's: not the next one's
+                        job.note_usage(used)
+        return busy
 
     def threads(self) -> list[threading.Thread]:
         with self._lock:
