@@ -42,11 +42,15 @@ def test_a_throttle_holds_the_rest_not_started_and_runs_them_in_order(manager):
 
     job = ipyjobs.start_job(work, each=range(5), throttle=2)
     eventually(lambda: len(started) == 2)
+    assert sorted(started) == [0, 1]
     assert [c.state for c in job.child_jobs[2:]] == [JobState.NOT_STARTED] * 3
+    for i in range(3):  # each child that ends lets the next item start, in item order
+        gates[i].set()
+        eventually(lambda i=i: len(started) == 3 + i)
+        assert started[-1] == 2 + i
     for gate in gates:
         gate.set()
     assert job.wait(10) and job.state is JobState.COMPLETED
-    assert started[:2] == [0, 1] and sorted(started) == list(range(5))
     assert ipyjobs.receive_job(job) == list(range(5))
 
 
