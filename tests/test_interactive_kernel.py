@@ -144,3 +144,21 @@ def test_the_widget_shows_the_prompt_and_send_answers_it(kernel):
     assert value(kernel, "job.result(10)") == "Ann:3"
     wait_for_html(kernel, "Completed")
     assert "abc" not in json.dumps(widget_states(kernel)[password_id].get("value"))
+
+
+def test_job_receive_asks_a_blocked_jobs_prompt_with_the_cells_input_box(kernel):
+    """Where the front end allows input (JupyterLab), %job_receive asks the prompt there."""
+    kernel.execute(
+        "job = ipyjobs.start_job(lambda: 'hi ' + input('who? '))\nipyjobs.wait_job(job, timeout=20)"
+    )
+    msg_id = kernel.client.execute("%job_receive job", allow_stdin=True)
+    request = kernel.client.get_stdin_msg(timeout=20)
+    assert request["content"]["prompt"] == ""  # "who? " was just replayed above it
+    kernel.client.input("Ann")
+    while True:
+        reply = kernel.client.get_shell_msg(timeout=20)
+        if reply["parent_header"].get("msg_id") == msg_id:
+            break
+    assert reply["content"]["status"] == "ok"
+    assert value(kernel, "job.result(10)") == "hi Ann"
+    assert value(kernel, "job.receive()") == ["hi Ann"]  # typed there: not echoed again
