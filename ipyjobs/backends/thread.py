@@ -18,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import itertools
 import logging
+import os
 import queue
 import threading
 import time
@@ -53,6 +54,9 @@ log = logging.getLogger("ipyjobs")
 _worker_numbers = itertools.count(1)
 #: Seconds between two looks of the ramp thread at tasks waiting for a worker.
 RAMP_TICK = 0.02
+#: Up to this many workers, a waiting job gets a new thread as soon as the last one began
+#: (as many as ThreadPoolExecutor makes by default); past it, the ramp adds them.
+EAGER_WORKERS = min(32, (os.cpu_count() or 1) + 4)
 _Task = tuple["Job", Work]
 
 
@@ -186,6 +190,7 @@ class WorkerPool:
         self._added = 0  # and tasks queued since then
         self._ramping = False
         self._closed = False
+        self._closing = threading.Event()
 
     def submit(self, job: Job, work: Work) -> None:
         with self._lock:
@@ -247,8 +252,22 @@ class WorkerPool:
         return worker
 
     def _started(self) -> None:
+        """A worker's thread began. While there are few workers, a job still waiting gets
+        the next thread at once (two jobs started together both run at once); past
+        ``EAGER_WORKERS`` the ramp decides."""
+        worker = None
         with self._lock:
             self._starting -= 1
+            if (
+                self._waiting
+                and not self._closed
+                and len(self._workers) < EAGER_WORKERS
+                and (not self.throttle_limit or self._busy < self.throttle_limit)
+            ):
+                self._busy += 1
+                worker = self._new_worker(self._waiting.popleft())
+        if worker is not None:
+            worker.thread.start()
 
     def _ensure_ramp(self) -> None:
         if not self._ramping and not self._closed:
@@ -261,7 +280,7 @@ class WorkerPool:
         stay stuck (so a thousand blocking tasks all run within a second)."""
         stuck = 0
         while True:
-            time.sleep(RAMP_TICK)
+            self._closing.wait(RAMP_TICK)  # a shutdown ends the wait
             new_workers = []
             with self._lock:
                 if self._closed or not self._waiting:
@@ -337,6 +356,7 @@ class WorkerPool:
         """Let idle workers exit now and busy ones after their job; wait for the idle."""
         with self._lock:
             self._closed = True
+            self._closing.set()
             idle, self._idle = self._idle, []
             for worker in idle:
                 self._workers.discard(worker)
