@@ -188,6 +188,11 @@ class JobManager(Configurable):
         if isinstance(target, str):
             if call_args or args or kwargs or more_kwargs:
                 raise JobArgumentError("a code string takes no arguments; use a function")
+            if each is not None:
+                raise JobArgumentError(
+                    "a code string's fan-out names its item: start_code(code, each=items, "
+                    "each_name='x') or %job_start --each x CODE"
+                )
             return self.start_code(
                 target,
                 name=name,
@@ -196,6 +201,7 @@ class JobManager(Configurable):
                 cwd=cwd,
                 using=using,
                 detach=detach,
+                throttle=throttle,
                 timeout=timeout,
             )
         if not callable(target):

@@ -96,6 +96,10 @@ def test_long_items_are_located_by_index_and_bad_fan_outs_make_no_job(manager):
             ipyjobs.start_job(len, **bad)
     with pytest.raises(JobArgumentError, match="throttle"):
         ipyjobs.start_job(len, "x", throttle=2)
+    with pytest.raises(JobArgumentError, match="names its item"):
+        ipyjobs.start_job("x * 2", each=[1, 2])  # a code string cannot fan out silently
+    with pytest.raises(JobArgumentError, match="throttle"):
+        ipyjobs.start_job("1 + 1", throttle=2)
     assert len(ipyjobs.get_job()) == before
 
 
@@ -134,9 +138,9 @@ def test_a_fan_outs_limit_counts_per_child_from_its_start(manager):
         time.sleep(0.3)
         return i
 
-    job = ipyjobs.start_job(work, each=range(3), throttle=1, timeout=1.0)
+    job = ipyjobs.start_job(work, each=range(4), throttle=1, timeout=1.0)
     job.wait(30)
-    assert job.state is JobState.COMPLETED  # 0.9 s in all, but each child 0.3 s
+    assert job.state is JobState.COMPLETED  # 1.2 s in all, but each child 0.3 s
 
 
 @pytest.mark.parametrize("bad", [0, -1, float("nan"), float("inf"), True, "5"])
