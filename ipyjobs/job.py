@@ -330,10 +330,21 @@ class Job:
         change, 0.7 s in all, deriving it from every child). Call it before any child
         can change; later children are counted as they are made."""
         with self._lock:
-            counts: dict[JobState, int] = {}
-            for child in self.child_jobs:
-                counts[child._state] = counts.get(child._state, 0) + 1
-            self._counts = counts
+            self._counts = self._count_now()
+
+    def state_counts(self) -> dict[JobState, int]:
+        """How many of the children are in each state: the counts the parent keeps (see
+        ``count_children``), or counted now for a parent that keeps none."""
+        with self._lock:
+            if self._counts is not None:
+                return {state: n for state, n in self._counts.items() if n > 0}
+            return self._count_now()
+
+    def _count_now(self) -> dict[JobState, int]:
+        counts: dict[JobState, int] = {}
+        for child in self.child_jobs:
+            counts[child._state] = counts.get(child._state, 0) + 1
+        return counts
 
     def derive_state(self) -> None:
         """Derive a parent's state again (its fan-out took its last item)."""

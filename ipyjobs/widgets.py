@@ -145,13 +145,6 @@ _LOOK_ORDER = {
 }
 
 
-def _state_counts(children: Sequence[Job]) -> dict[JobState, int]:
-    counts: dict[JobState, int] = {}
-    for child in children:
-        counts[child.state] = counts.get(child.state, 0) + 1
-    return counts
-
-
 def _worth_a_look(children: Sequence[Job]) -> list[Job]:
     """At most ``MAX_FOLDED`` children of a large fan-out: failed, blocked, running...,
     then the latest finished; in child order."""
@@ -232,7 +225,7 @@ class JobWidget(w.VBox):
         members = job.child_jobs or [job]
         counted: tuple[Any, ...] = ()
         if len(members) > FOLD_AT:  # a summary: what it counts, and the children it folds
-            counted = tuple(sorted(_state_counts(members).items()))
+            counted = tuple(sorted(job.state_counts().items()))
             members = _worth_a_look(members)
         return (
             counted,
@@ -309,8 +302,10 @@ class JobWidget(w.VBox):
     def _summary(self, children: Sequence[Job], members: Sequence[Job]) -> str:
         """``1000 children: 950 Completed, 40 Running, 10 Failed``, then a folded table
         of the children worth a look."""
-        counts = _state_counts(children)
-        said = ", ".join(f"{n} {state_html(state.value)}" for state, n in counts.items())
+        counts = self.job.state_counts()
+        said = ", ".join(
+            f"{counts[state]} {state_html(state.value)}" for state in JobState if state in counts
+        )
         rows = [self._row(member) for member in members]
         folded = (
             f"<details><summary>{len(members)} of the children (failed, running, "
