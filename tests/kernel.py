@@ -87,3 +87,12 @@ def click(kernel: Kernel, description: str, index: int = -1) -> None:
         {"comm_id": buttons[index], "data": {"method": "custom", "content": {"event": "click"}}},
     )
     kernel.client.shell_channel.send(message)
+
+
+def set_value(kernel: Kernel, comm_id: str, value: Any) -> None:
+    """Set a widget's ``value`` as the frontend does when the user types into it."""
+    message = kernel.client.session.msg(
+        "comm_msg",
+        {"comm_id": comm_id, "data": {"method": "update", "state": {"value": value}}},
+    )
+    kernel.client.shell_channel.send(message)

@@ -9,7 +9,7 @@ import os
 import pytest
 
 from tests.conftest import eventually
-from tests.kernel import Kernel, click, widget_states
+from tests.kernel import Kernel, click, set_value, widget_states
 from tests.test_widgets import wait_for_html
 
 
@@ -125,21 +125,11 @@ def test_the_widget_shows_the_prompt_and_send_answers_it(kernel):
 
     eventually(lambda: any(s.get("value") == "name?" for _, s in fields("LabelModel")), 20)
     (text_id, _), *_ = fields("TextModel")
-    kernel.client.shell_channel.send(
-        kernel.client.session.msg(
-            "comm_msg",
-            {"comm_id": text_id, "data": {"method": "update", "state": {"value": "Ann"}}},
-        )
-    )
+    set_value(kernel, text_id, "Ann")
     click(kernel, "Send")
     eventually(lambda: any(s.get("value") == "token?" for _, s in fields("LabelModel")), 20)
     (password_id, _), *_ = fields("PasswordModel")
-    kernel.client.shell_channel.send(
-        kernel.client.session.msg(
-            "comm_msg",
-            {"comm_id": password_id, "data": {"method": "update", "state": {"value": "abc"}}},
-        )
-    )
+    set_value(kernel, password_id, "abc")
     click(kernel, "Send")
     assert value(kernel, "job.result(10)") == "Ann:3"
     wait_for_html(kernel, "Completed")
