@@ -3,6 +3,7 @@ playwright), a live job widget, and its Stop button."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -195,6 +196,19 @@ def open_notebook(page, base: str, name: str):
     return page.locator(".jp-Notebook .jp-Cell")
 
 
+@contextlib.contextmanager
+def notebook_page(base: str):
+    """Headless Chromium on the fixture's notebook: (page, its cells); closed after."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            yield page, open_notebook(page, base, "live.ipynb")
+        finally:
+            browser.close()
+
+
 def run_cell(cells, index: int, page) -> None:
     cells.nth(index).locator(".jp-InputPrompt").click()
     page.keyboard.press("Shift+Enter")
@@ -204,30 +218,23 @@ def run_cell(cells, index: int, page) -> None:
 def test_a_detached_jobs_widget_is_live_again_after_a_restart(lab, tmp_path):
     from ipyjobs.store import JobStore, is_alive
 
-    ARTIFACTS.mkdir(exist_ok=True)
     try:
-        with sync_playwright() as p:
-            browser = launch_chromium(p)
-            try:
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                cells = open_notebook(page, lab, "live.ipynb")
-                run_cell(cells, 0, page)
-                run_cell(cells, 1, page)
-                started = cells.nth(1).locator(".jp-OutputArea")
-                started.locator(".ipyjobs-live >> text=Running").first.wait_for(timeout=30_000)
-                restart_kernel(lab, page)  # Kernel > Restart: the job runs on
-                eventually(lambda: kernel_state(lab) == "idle", timeout=60)
-                run_cell(cells, 0, page)  # load ipyjobs again: it finds the job
-                run_cell(cells, 2, page)  # %jobs
-                table = cells.nth(2).locator(".jp-OutputArea")
-                table.locator("text=ticker").first.wait_for(timeout=30_000)
-                table.locator("text=Running").first.wait_for(timeout=30_000)
-                page.screenshot(path=str(ARTIFACTS / "browser-detached-reattached.png"))
-                run_cell(cells, 3, page)  # %job_stop: the table follows it live
-                table.locator("text=Stopped").first.wait_for(timeout=30_000)
-                page.screenshot(path=str(ARTIFACTS / "browser-detached-stopped.png"))
-            finally:
-                browser.close()
+        with notebook_page(lab) as (page, cells):
+            run_cell(cells, 0, page)
+            run_cell(cells, 1, page)
+            started = cells.nth(1).locator(".jp-OutputArea")
+            started.locator(".ipyjobs-live >> text=Running").first.wait_for(timeout=30_000)
+            restart_kernel(lab, page)  # Kernel > Restart: the job runs on
+            eventually(lambda: kernel_state(lab) == "idle", timeout=60)
+            run_cell(cells, 0, page)  # load ipyjobs again: it finds the job
+            run_cell(cells, 2, page)  # %jobs
+            table = cells.nth(2).locator(".jp-OutputArea")
+            table.locator("text=ticker").first.wait_for(timeout=30_000)
+            table.locator("text=Running").first.wait_for(timeout=30_000)
+            page.screenshot(path=str(ARTIFACTS / "browser-detached-reattached.png"))
+            run_cell(cells, 3, page)  # %job_stop: the table follows it live
+            table.locator("text=Stopped").first.wait_for(timeout=30_000)
+            page.screenshot(path=str(ARTIFACTS / "browser-detached-stopped.png"))
     finally:
         store = tmp_path / "job-store"
         if store.exists():
@@ -247,37 +254,33 @@ INTERACTIVE_CELLS = [
 def test_a_blocked_job_is_answered_from_its_widget_in_both_themes(lab):
     """``x = input(...) &`` shows its widget; Blocked, it shows the prompt, a field and
     Send; the table shows Blocked; both are screenshotted in the light and dark themes."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = launch_chromium(p)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            cells = open_notebook(page, lab, "live.ipynb")
-            run_cell(cells, 0, page)
-            run_cell(cells, 1, page)
-            widget = cells.nth(1).locator(".jp-OutputArea")
-            asking = widget.locator(".ipyjobs-asking")
-            asking.locator("text=name?").wait_for(timeout=30_000)
-            widget.locator(".ipyjobs-live >> text=Blocked").first.wait_for(timeout=30_000)
-            run_cell(cells, 2, page)
-            table = cells.nth(2).locator(".jp-OutputArea")
-            table.locator(".ipyjobs-live >> text=Blocked").first.wait_for(timeout=30_000)
-            page.screenshot(path=str(ARTIFACTS / "browser-blocked-light.png"))
-            page.evaluate(
-                "window.jupyterapp.commands.execute("
-                "'apputils:change-theme', {theme: 'JupyterLab Dark'})"
-            )
-            page.wait_for_selector(
-                "body[data-jp-theme-light='false']", state="attached", timeout=30_000
-            )
-            page.wait_for_timeout(500)  # the theme's stylesheet applies
-            page.screenshot(path=str(ARTIFACTS / "browser-blocked-dark.png"))
-            asking.locator("input").first.fill("Ann")
-            asking.get_by_role("button", name="Send").click()
-            widget.locator(".ipyjobs-live >> text=Completed").first.wait_for(timeout=30_000)
-            widget.locator(".ipyjobs-tail >> text=name? Ann").wait_for(timeout=30_000)
-            assert not asking.is_visible()
-            table.locator(".ipyjobs-live >> text=Completed").first.wait_for(timeout=30_000)
-            page.screenshot(path=str(ARTIFACTS / "browser-answered-dark.png"))
-        finally:
-            browser.close()
+    with notebook_page(lab) as (page, cells):
+        run_cell(cells, 0, page)
+        run_cell(cells, 1, page)
+        widget = cells.nth(1).locator(".jp-OutputArea")
+        asking = widget.locator(".ipyjobs-asking")
+        asking.locator("text=name?").wait_for(timeout=30_000)
+        widget.locator(".ipyjobs-live >> text=Blocked").first.wait_for(timeout=30_000)
+        run_cell(cells, 2, page)
+        table = cells.nth(2).locator(".jp-OutputArea")
+        table.locator(".ipyjobs-live >> text=Blocked").first.wait_for(timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "browser-blocked-light.png"))
+        page.evaluate(
+            "window.jupyterapp.commands.execute("
+            "'apputils:change-theme', {theme: 'JupyterLab Dark'})"
+        )
+        page.wait_for_selector(
+            "body[data-jp-theme-light='false']", state="attached", timeout=30_000
+        )
+        page.wait_for_function(  # the dark stylesheet is in force before the screenshot
+            "getComputedStyle(document.querySelector('.jp-Notebook')).backgroundColor"
+            " !== 'rgb(255, 255, 255)'"
+        )
+        page.screenshot(path=str(ARTIFACTS / "browser-blocked-dark.png"))
+        asking.locator("input").first.fill("Ann")
+        asking.get_by_role("button", name="Send").click()
+        widget.locator(".ipyjobs-live >> text=Completed").first.wait_for(timeout=30_000)
+        widget.locator(".ipyjobs-tail >> text=name? Ann").wait_for(timeout=30_000)
+        assert not asking.is_visible()
+        table.locator(".ipyjobs-live >> text=Completed").first.wait_for(timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "browser-answered-dark.png"))
