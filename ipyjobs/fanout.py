@@ -11,6 +11,7 @@ that ends (however it ends) lets the next one start, in item order.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sized
@@ -89,7 +90,7 @@ class FanOut:
         self._throttle = throttle
         self._lazy = lazy
         self._make_child = make_child
-        self._waiting: Iterator[Job] = iter(list(parent.child_jobs))
+        self._waiting: collections.deque[Job] = collections.deque(parent.child_jobs)
         self._index = itertools.count(len(parent.child_jobs))
         self._running = 0
         self._stopped = False
@@ -107,9 +108,19 @@ class FanOut:
             self.parent.expecting_children = False
             self.parent.derive_state()
 
+    def has_waiting(self) -> bool:
+        """Whether a child may still be launched (a process lane stays for it)."""
+        with self._lock:
+            if self._stopped:
+                return False
+            while self._waiting and self._waiting[0].finished:
+                self._waiting.popleft()  # stopped while it waited
+            return bool(self._waiting) or self._lazy is not None
+
     def _next_child(self) -> Job | None:
         """The next child to launch, made from the next item if the items are lazy."""
-        for child in self._waiting:
+        while self._waiting:
+            child = self._waiting.popleft()
             if not child.finished:  # skip children stopped while they waited
                 return child
         if self._lazy is None or self._stopped:

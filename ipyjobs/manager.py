@@ -404,6 +404,10 @@ class JobManager(Configurable):
             listener(child)
         return child
 
+    def fan_out_of(self, child: Job) -> FanOut | None:
+        """The fan-out that launches ``child``, while it runs."""
+        return None if child.parent is None else self._fan_outs.get(child.parent.id)
+
     def _fan_out_ended(self, job: Job, previous: JobState, new: JobState) -> None:
         if new.finished:
             self._fan_outs.pop(job.id, None)

@@ -2,7 +2,7 @@
 are produced, so that they outlive both the process and the kernel reading them.
 
 Each entry is a 4-byte big-endian length and a pickle of one message (the same tuples a
-process job sends over its pipe: ``("running",)``, ``("items", [...])``, ``("done",
+process job sends over its pipe: ``("running", cpu)``, ``("items", [...])``, ``("done",
 state, reason)``). The file is only appended to and each entry written with one
 ``os.write``, so a crash of the writer loses at most the entry it was writing: a reader
 stops before a torn last entry and takes it up once it is whole. A reader keeps the

@@ -166,3 +166,34 @@ def burn(seconds: float, megabytes: int = 0) -> int:
     while time.thread_time() < end:
         n += 1
     return len(held)
+
+
+def pid_of_item(item: int) -> tuple[int, int]:
+    return item, os.getpid()
+
+
+def loop_on(item: int, bad: int) -> int:
+    """Item ``bad`` loops until stopped (a SIGINT interrupts it); the others return."""
+    while item == bad:
+        time.sleep(0.01)
+    return os.getpid()
+
+
+def stubborn_on(item: int, bad: int) -> int:
+    """Item ``bad`` ignores SIGINT and loops for ever: only its process's end stops it."""
+    if item == bad:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        while True:
+            time.sleep(0.01)
+    return os.getpid()
+
+
+def hoard_on(item: int, hoarder: int) -> int:
+    """Item ``hoarder`` touches 150 MB and spends CPU for 0.3 s; the others do nothing."""
+    if item == hoarder:
+        hoard = b"\x01" * (150 << 20)
+        until = time.thread_time() + 0.3
+        while time.thread_time() < until:
+            pass
+        del hoard
+    return os.getpid()

@@ -127,7 +127,7 @@ def test_a_sleeping_job_stops_within_grace_plus_a_second(manager):
 def ipyjobs_pid(job) -> int:
     """The pid of a running process job's process (what the backend signals)."""
     child = job.child_jobs[0]
-    return child.runner._handle(child).process.pid
+    return child.runner._lane_of(child).process.pid
 
 
 def test_suspend_and_resume(manager, tmp_path):

@@ -29,7 +29,7 @@ import cloudpickle
 from ..errors import JobArgumentError, JobStateError
 from ..execution import frame_name
 from ..records import Stream
-from ..resources import process_usage
+from ..resources import Sample, process_usage
 from ..state import JobState
 from . import forkserver, process_child
 from .shipping import pack_work, to_record
@@ -49,6 +49,9 @@ def exit_reason(exitcode: int | None) -> str:
         return f"killed by signal {-exitcode} ({signal.Signals(-exitcode).name})"
     return f"exited with code {exitcode}"
 
+
+#: Where a fan-out's request keeps its idle lanes (``StartRequest.prepared``).
+IDLE_LANES = "idle lanes"
 
 #: How long a suspend or resume waits to see the process stopped or running again.
 CONFIRM_TIMEOUT = 5.0
@@ -76,29 +79,38 @@ def process_stopped(pid: int) -> bool | None:
         return None
 
 
-def _wait_for_status(handle: _Child, job: Job, *, stopped: bool) -> bool:
+def _wait_for_status(lane: _Lane, job: Job, *, stopped: bool) -> bool:
     """Wait until the job's process is (or is no longer) stopped; False if the job ended
     or it could not be seen within ``CONFIRM_TIMEOUT``. Where the state cannot be read
     at all, the signal is taken as done."""
     deadline = time.monotonic() + CONFIRM_TIMEOUT
     while not job.finished and time.monotonic() < deadline:
-        seen = process_stopped(handle.process.pid)
+        seen = process_stopped(lane.process.pid)
         if seen is None:
-            return not handle.finished.is_set()
+            return not lane.gone.is_set()
         if seen is stopped:
             return True
         time.sleep(0.001)  # no event says a process other than a child of ours stopped
     return False
 
 
-class _Child:
-    """The kernel's side of one child process."""
+class _Lane:
+    """The kernel's side of one child process, and the job it runs now. A process job's
+    process runs that job alone; a fan-out's processes are *lanes*, each running one
+    child after another (as a ``ProcessPoolExecutor`` worker runs task after task), so a
+    child costs a message, not a process start."""
 
-    def __init__(self, job: Job, process: Any, connection: Any) -> None:
-        self.job = job
+    def __init__(self, process: Any, connection: Any, idle: list[_Lane] | None) -> None:
         self.process = process
         self.connection = connection
-        self.finished = threading.Event()
+        #: A lane's place among its fan-out's idle lanes (None: not a lane).
+        self.idle = idle
+        self.job: Job | None = None
+        self.tag = 0  # which of its tasks runs now: a stop names the one it is for
+        self.cpu_base = 0.0  # the process's CPU seconds when the job began
+        self.doomed = False  # a stop is signalling it: it takes no further job
+        self.signal_stopped = False  # SIGSTOP was sent for the job it runs
+        self.gone = threading.Event()  # the process ended and nothing more is read
 
     def send(self, message: tuple[Any, ...]) -> None:
         with contextlib.suppress(OSError, ValueError):  # gone: its reader reports how
@@ -117,7 +129,8 @@ class ProcessBackend:
     def __init__(self, manager: JobManager) -> None:
         self.manager = manager
         forkserver.acquire()
-        self._children: dict[int, _Child] = {}
+        self._running: dict[int, _Lane] = {}  # by child id: the lane that runs it
+        self._lanes: set[_Lane] = set()
         self._lock = threading.Lock()
 
     # -- starting -------------------------------------------------------------------------
@@ -138,159 +151,259 @@ class ProcessBackend:
         return os.cpu_count() or 1
 
     def launch(self, child: Job, request: StartRequest) -> None:
-        """Start the child from a thread of its own: the first start also starts the
-        forkserver, and ``start_job`` must return at once. Until the child reports that
-        it runs, the job is NotStarted (and a stop before its process starts needs no
-        signal)."""
+        """A fan-out's child goes to an idle lane of its fan-out if there is one.
+        Otherwise a thread of its own starts its process: the first start also starts
+        the forkserver, and ``start_job`` must return at once. Until the child reports
+        that it runs, the job is NotStarted (and a stop before its process starts needs
+        no signal)."""
         fanned, item = request.item_of(child)
         task = {
             "name": child.name,
             "location": child.location,
             "cwd": request.cwd or os.getcwd(),
-            "work": request.prepared["payload"],
+            "work": None,
             # A fan-out's item travels apart from the work, pickled once per child.
             "each": (request.each_name, cloudpickle.dumps(item)) if fanned else None,
         }
         child.runner = self
+        idle: list[_Lane] | None = request.prepared.setdefault(IDLE_LANES, []) if fanned else None
+        with self._lock:
+            lane = idle.pop() if idle else None
+            if lane is not None:
+                self._give(lane, child)
+        if lane is not None:  # it has the work already
+            lane.send(("task", lane.tag, cloudpickle.dumps(task)))
+            return
+        task["work"] = request.prepared["payload"]
         threading.Thread(
             target=self._run,
-            args=(child, cloudpickle.dumps(task)),
+            args=(child, cloudpickle.dumps(task), idle),
             daemon=True,
             name=f"ipyjobs-process-{child.id}",
         ).start()
 
-    def _run(self, job: Job, payload: bytes) -> None:
+    def _give(self, lane: _Lane, job: Job) -> None:
+        """Under the lock: ``lane`` runs ``job`` now."""
+        lane.job = job
+        lane.tag += 1
+        self._running[job.id] = lane
+
+    def _run(self, job: Job, payload: bytes, idle: list[_Lane] | None) -> None:
         kernel_end, child_end = multiprocessing.Pipe(duplex=True)
         process = forkserver.JobProcess(
             target=process_child.main,
-            args=(child_end, payload),
+            args=(child_end, payload, idle is not None),
             daemon=True,
             name=f"ipyjobs-{job.name}",
         )
-        handle = _Child(job, process, kernel_end)
+        lane = _Lane(process, kernel_end, idle)
         with self._lock:
             if job.stop_requested:  # stopped before its process was started
                 job.set_state(JobState.STOPPED)
                 return
-            self._children[job.id] = handle
+            self._give(lane, job)
+            self._lanes.add(lane)
         try:
             process.start()
         except Exception as error:
             job.records.add(Stream.ERROR, error, f"{job.name} could not start: {error}\n")
             job.records.collect()
-            job.set_state(JobState.FAILED, error)
             with self._lock:
-                self._children.pop(job.id, None)
-            handle.finished.set()
+                self._running.pop(job.id, None)
+                self._lanes.discard(lane)
+            lane.gone.set()
+            job.set_state(JobState.FAILED, error)
             return
         finally:
             child_end.close()
         if job.stop_requested:
             self.stop(job)  # a stop came while the process was starting
-        pid = process.pid
-        self.manager.sampler.watch(job, lambda: process_usage(pid))
-        self._read(handle)
+        self._read(lane)
 
     # -- what the child sends --------------------------------------------------------------
-    def _read(self, handle: _Child) -> None:
-        job = handle.job
-        inbox = job.records.pending
-        done: tuple[Any, ...] | None = None
-        while done is None:
+    def _read(self, lane: _Lane) -> None:
+        """Read the lane's messages for each job it runs, until its process ends."""
+        while True:
             try:
-                message = handle.connection.recv()
+                message = lane.connection.recv()
             except (EOFError, OSError):
                 break
             kind = message[0]
+            job = lane.job
+            assert job is not None  # the child sends only while it runs a job
             if kind == "running":
+                lane.cpu_base = message[1]
                 job.set_state(JobState.RUNNING, only_from=[JobState.NOT_STARTED])
+                self.manager.sampler.watch(job, functools.partial(self._sample, lane, job))
             elif kind == "items":
+                inbox = job.records.pending
                 for item in message[1]:
                     inbox.append(to_record(job, item))
                 job.records.collect()
             elif kind == "blocked":  # after the items that wrote its prompt
                 job.block(message[1], message[2])
-            elif kind == "done":
-                done = message
-        handle.process.join(5)
+            elif kind == "done" and not self._job_done(lane, job, message):
+                return
+        self._lane_ended(lane)
+
+    def _job_done(self, lane: _Lane, job: Job, done: tuple[Any, ...]) -> bool:
+        """The job ended in its process. A lane whose fan-out has children waiting is
+        kept idle while the job's final state is set (that is when the fan-out launches
+        its next child); otherwise, or if no child came, its process is closed. True
+        while the lane runs on."""
         job.records.collect()
-        if done is not None:
-            state = JobState(done[1])
-            reason = cloudpickle.loads(done[2]) if done[2] is not None else None
-            job.note_usage(*done[3])
-        elif job.stop_requested:
-            state, reason = JobState.STOPPED, None
-        else:
-            state = JobState.FAILED
-            reason = ChildProcessExited(
-                f"{job.name}'s process {exit_reason(handle.process.exitcode)}"
-            )
-            job.records.add(Stream.ERROR, reason, f"{reason}\n")
-            job.records.collect()
-        job.set_state(state, reason)
-        handle.connection.close()
-        handle.finished.set()
+        state = JobState(done[1])
+        reason = cloudpickle.loads(done[2]) if done[2] is not None else None
+        job.note_usage(*done[3])
+        more = lane.idle is not None and job.parent is not None and self._more_children(job)
         with self._lock:
-            self._children.pop(job.id, None)
+            self._running.pop(job.id, None)
+            lane.job = None
+            keep = more and not lane.doomed
+            if keep:
+                assert lane.idle is not None
+                lane.idle.append(lane)
+        if lane.signal_stopped:  # the job ended before its suspend took hold
+            lane.signal_stopped = False
+            self._signal(lane, signal.SIGCONT)
+        if not keep:
+            self._close(lane)
+        job.set_state(state, reason)
+        if keep:
+            with self._lock:
+                if lane.job is None:  # no child came for it
+                    assert lane.idle is not None
+                    lane.idle.remove(lane)
+                    keep = False
+            if not keep:
+                self._close(lane)
+        return keep
+
+    def _more_children(self, job: Job) -> bool:
+        fan_out = self.manager.fan_out_of(job)
+        return fan_out is not None and fan_out.has_waiting()
+
+    def _close(self, lane: _Lane) -> None:
+        """The lane's process has nothing more to do: it ends, and is waited for."""
+        lane.send(("close",))
+        lane.process.join(5)
+        lane.connection.close()
+        with self._lock:
+            self._lanes.discard(lane)
+        lane.gone.set()
+
+    def _lane_ended(self, lane: _Lane) -> None:
+        """The process ended without saying its job was done: killed, crashed, exited."""
+        lane.process.join(5)
+        lane.connection.close()
+        with self._lock:
+            job, lane.job = lane.job, None
+            self._lanes.discard(lane)
+            if job is not None:
+                self._running.pop(job.id, None)
+            elif lane.idle is not None and lane in lane.idle:
+                lane.idle.remove(lane)
+        lane.gone.set()
+        if job is None:
+            return  # an idle lane ended (at shutdown)
+        job.records.collect()
+        if job.stop_requested:
+            job.set_state(JobState.STOPPED)
+            return
+        reason = ChildProcessExited(f"{job.name}'s process {exit_reason(lane.process.exitcode)}")
+        job.records.add(Stream.ERROR, reason, f"{reason}\n")
+        job.records.collect()
+        job.set_state(JobState.FAILED, reason)
+
+    def _sample(self, lane: _Lane, job: Job) -> Sample:
+        """The job's CPU seconds so far and its process's peak, while the lane runs it."""
+        if lane.job is not job:
+            return None
+        usage = process_usage(lane.process.pid)
+        if usage is None or usage[0] is None:
+            return usage
+        return max(0.0, usage[0] - lane.cpu_base), usage[1]
 
     # -- control ----------------------------------------------------------------------------
-    def _handle(self, child: Job) -> _Child | None:
+    def _lane_of(self, child: Job) -> _Lane | None:
         with self._lock:
-            return self._children.get(child.id)
+            return self._running.get(child.id)
 
     def stop(self, child: Job) -> None:
-        handle = self._handle(child)
-        if handle is not None:
+        with self._lock:
+            lane = self._running.get(child.id)
+            tag = None if lane is None else lane.tag
+        if lane is not None:
             threading.Thread(
-                target=self._escalate, args=(handle,), daemon=True, name=f"ipyjobs-stop-{child.id}"
+                target=self._escalate,
+                args=(lane, child, tag),
+                daemon=True,
+                name=f"ipyjobs-stop-{child.id}",
             ).start()
 
-    def _escalate(self, handle: _Child) -> None:
+    def _escalate(self, lane: _Lane, job: Job, tag: int) -> None:
         grace = self.manager.stop_grace
-        handle.send(("stop",))
-        if handle.job.state is JobState.SUSPENDED or handle.job.state is JobState.STOPPING:
-            self._signal(handle, signal.SIGCONT)
+        lane.send(("stop", tag))
+        if job.state is JobState.SUSPENDED or job.state is JobState.STOPPING:
+            self._signal_job(lane, job, signal.SIGCONT)
         for step in (None, signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
-            if step is not None:
-                self._signal(handle, step)
-            if handle.finished.wait(grace if step is not signal.SIGKILL else 5):
+            if step is not None and not self._signal_job(lane, job, step):
+                return  # it ended: the lane has moved on
+            if job.wait_until_finished(grace if step is not signal.SIGKILL else 5):
                 return
 
+    def _signal_job(self, lane: _Lane, job: Job, signum: int) -> bool:
+        """Signal the lane's process if it still runs ``job``. A signal that ends the
+        process dooms the lane: it takes no further child (one that ended meanwhile
+        would lose the next)."""
+        with self._lock:
+            if lane.job is not job:
+                return False
+            if signum in (signal.SIGTERM, signal.SIGKILL):
+                lane.doomed = True
+        self._signal(lane, signum)
+        return True
+
     @staticmethod
-    def _signal(handle: _Child, signum: int) -> None:
+    def _signal(lane: _Lane, signum: int) -> None:
         with contextlib.suppress(ProcessLookupError, TypeError):  # already gone
-            os.kill(handle.process.pid, signum)
+            os.kill(lane.process.pid, signum)
 
     def answer(self, child: Job, text: str, echo: bool) -> None:
         """Running again at once; the child's ``input()`` returns when the text arrives."""
-        handle = self._handle(child)
-        if handle is None or not child.unblock():
+        lane = self._lane_of(child)
+        if lane is None or not child.unblock():
             raise JobStateError(f"{child.name} is {child.state.value}, not Blocked")
-        handle.send(("answer", text, echo))
+        lane.send(("answer", text, echo))
 
     def suspend(self, child: Job) -> None:
         """SIGSTOP, and Suspended only once the process is seen stopped: the signal is
         delivered when the kernel next schedules the process, not when ``kill`` returns."""
-        handle = self._handle(child)
-        if handle is None or not child.set_state(JobState.SUSPENDING, only_from=[JobState.RUNNING]):
+        lane = self._lane_of(child)
+        if lane is None or not child.set_state(JobState.SUSPENDING, only_from=[JobState.RUNNING]):
             raise JobStateError(f"{child.name} is not running, so it cannot be suspended")
-        self._signal(handle, signal.SIGSTOP)
-        if _wait_for_status(handle, child, stopped=True):
+        with self._lock:
+            if lane.job is not child:
+                return  # it ended meanwhile
+            lane.signal_stopped = True
+        self._signal(lane, signal.SIGSTOP)
+        if _wait_for_status(lane, child, stopped=True):
             child.set_state(JobState.SUSPENDED, only_from=[JobState.SUSPENDING])
 
     def resume(self, child: Job) -> None:
-        handle = self._handle(child)
-        if handle is None or child.state not in (JobState.SUSPENDED, JobState.SUSPENDING):
+        lane = self._lane_of(child)
+        if lane is None or child.state not in (JobState.SUSPENDED, JobState.SUSPENDING):
             raise JobStateError(f"{child.name} is not suspended")
-        self._signal(handle, signal.SIGCONT)
-        if _wait_for_status(handle, child, stopped=False):
+        lane.signal_stopped = False
+        self._signal(lane, signal.SIGCONT)
+        if _wait_for_status(lane, child, stopped=False):
             child.set_state(JobState.RUNNING, only_from=[JobState.SUSPENDED, JobState.SUSPENDING])
 
     def shutdown(self) -> None:
         with self._lock:
-            handles = list(self._children.values())
-        for handle in handles:
-            self._signal(handle, signal.SIGCONT)
-            self._signal(handle, signal.SIGKILL)
-            handle.finished.wait(5)
+            lanes = list(self._lanes)
+        for lane in lanes:
+            self._signal(lane, signal.SIGCONT)
+            self._signal(lane, signal.SIGKILL)
+            lane.gone.wait(5)
         forkserver.release()  # the last manager's shutdown stops the server
