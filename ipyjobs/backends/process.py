@@ -1,4 +1,5 @@
-"""Process jobs (``ProcessJob``): each job in its own child process, as Start-Job does.
+"""Process jobs (``ProcessJob``): each job in its own child process, as Start-Job does;
+a fan-out's children in a few processes (lanes, see ``_Lane``), one after another.
 
 Children come from a *forkserver* of ipyjobs' own (``forkserver``): a single-threaded
 server process forks them, so the multithreaded kernel itself is never forked (forking it
@@ -255,7 +256,7 @@ class ProcessBackend:
         state = JobState(done[1])
         reason = cloudpickle.loads(done[2]) if done[2] is not None else None
         job.note_usage(*done[3])
-        more = lane.idle is not None and job.parent is not None and self._more_children(job)
+        more = lane.idle is not None and self._more_children(job)
         with self._lock:
             self._running.pop(job.id, None)
             lane.job = None
@@ -269,15 +270,18 @@ class ProcessBackend:
         if not keep:
             self._close(lane)
         job.set_state(state, reason)
-        if keep:
-            with self._lock:
-                if lane.job is None:  # no child came for it
-                    assert lane.idle is not None
-                    lane.idle.remove(lane)
-                    keep = False
-            if not keep:
-                self._close(lane)
+        if keep and self._unclaimed(lane):  # no child came for it
+            self._close(lane)
+            keep = False
         return keep
+
+    def _unclaimed(self, lane: _Lane) -> bool:
+        """Take ``lane`` back from its fan-out's idle lanes; False if a child took it."""
+        with self._lock:
+            if lane.idle is not None and lane in lane.idle:
+                lane.idle.remove(lane)
+                return True
+            return False
 
     def _more_children(self, job: Job) -> bool:
         fan_out = self.manager.fan_out_of(job)
@@ -296,13 +300,12 @@ class ProcessBackend:
         """The process ended without saying its job was done: killed, crashed, exited."""
         lane.process.join(5)
         lane.connection.close()
+        self._unclaimed(lane)  # an idle lane, killed at shutdown
         with self._lock:
             job, lane.job = lane.job, None
             self._lanes.discard(lane)
             if job is not None:
                 self._running.pop(job.id, None)
-            elif lane.idle is not None and lane in lane.idle:
-                lane.idle.remove(lane)
         lane.gone.set()
         if job is None:
             return  # an idle lane ended (at shutdown)

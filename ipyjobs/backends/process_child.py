@@ -40,6 +40,8 @@ from ..resources import process_cpu, usage_since
 from .shipping import StandInJob, drain, pickled_reason, unpack_work
 
 FLUSH_INTERVAL = 0.05
+#: A task taken from the pipe: its stand-in job, and what the kernel sent for it.
+_Task = tuple[StandInJob, dict[str, Any]]
 
 capture.prepare()  # in the forkserver, once: each child then installs the routers at once
 
@@ -65,8 +67,7 @@ class ChildProcess:
         self.tag: Any = None
         self.job: StandInJob | None = None
         self.answers: queue.SimpleQueue[tuple[str, bool] | None] = queue.SimpleQueue()
-        self.tasks: queue.SimpleQueue[tuple[StandInJob, dict[str, Any]] | None]
-        self.tasks = queue.SimpleQueue()
+        self.tasks: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()  # None: close
         self.interruptible = False  # SIGINT stops the work only while it runs
         self.packed_work: Any = None  # a lane's work, sent with its first task only
 
@@ -150,7 +151,7 @@ class ChildProcess:
             append(item)
             if time.monotonic() - self.last_sent >= FLUSH_INTERVAL:
                 text = item if item.__class__ is str else item[1] if len(item) == 2 else "\n"
-                if text.endswith("\n") and self.job is job:
+                if text.endswith("\n"):
                     self.flush(wait=False)
 
         return send_as_written
