@@ -19,6 +19,8 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from .job import Job
 
 #: Seconds the thread waits for a next job once every watched job has finished.
@@ -36,8 +38,11 @@ class Collector:
         self._lingering = False
 
     def watch(self, job: Job) -> None:
+        self.watch_many((job,))
+
+    def watch_many(self, jobs: Iterable[Job]) -> None:
         with self._lock:
-            self._jobs.append(job)
+            self._jobs.extend(jobs)
             self._closing = False
             if self._lingering:  # only then is the thread asleep for longer than a tick
                 self._wake.set()

@@ -84,9 +84,12 @@ class FanOut:
         throttle: int | None,
         lazy: Iterator[Any] | None,
         make_child: Callable[[int, Any], Job],
+        launch_many: Callable[[list[Job]], None] | None = None,
     ) -> None:
         self.parent = parent
         self._launch = launch
+        #: The backend's way to launch several children at once, if it has one.
+        self._launch_many = launch_many
         self._throttle = throttle
         self._lazy = lazy
         self._make_child = make_child
@@ -135,28 +138,54 @@ class FanOut:
         return self._make_child(next(self._index), item)
 
     def _fill(self, first: bool = False) -> None:
-        while True:
-            with self._lock:
-                if self._stopped or (self._throttle and self._running >= self._throttle):
-                    return
+        """Launch as many children as the throttle admits, together (a backend with
+        ``launch_many`` hands a burst to its workers at once)."""
+        batch: list[Job] = []
+        failure: Exception | None = None
+        with self._lock:
+            while not self._stopped and not (self._throttle and self._running >= self._throttle):
                 try:
                     child = self._next_child()
                 except Exception as error:  # the user's generator raised
-                    self._failed_items(error)
-                    return
+                    failure = error
+                    break
                 if child is None:
-                    return
+                    break
                 self._running += 1
+                batch.append(child)
+        for child in batch:
             child.add_state_callback(self._child_changed)
-            try:
-                self._launch(child)
-            except Exception as error:
-                if first:
-                    raise  # nothing started yet: the caller refuses the whole job
-                child.records.add(Stream.ERROR, error, f"{child.name} could not start: {error}\n")
-                child.records.collect()
-                child.set_state(JobState.FAILED, error)
-            first = False
+        if batch:
+            self._launch_batch(batch, first)
+        if failure is not None:
+            with self._lock:
+                self._failed_items(failure)
+
+    def _launch_batch(self, batch: list[Job], first: bool) -> None:
+        """A child that cannot start fails alone, unless it is the job's first: then
+        nothing has started and the caller refuses the whole job."""
+        if self._launch_many is None:
+            for child in batch:
+                try:
+                    self._launch(child)
+                except Exception as error:
+                    if first:
+                        raise
+                    self._could_not_start(child, error)
+                first = False
+            return
+        try:
+            self._launch_many(batch)
+        except Exception as error:
+            if first:
+                raise
+            for child in batch:
+                self._could_not_start(child, error)
+
+    def _could_not_start(self, child: Job, error: Exception) -> None:
+        child.records.add(Stream.ERROR, error, f"{child.name} could not start: {error}\n")
+        child.records.collect()
+        child.set_state(JobState.FAILED, error)
 
     def _failed_items(self, error: Exception) -> None:
         """The items' iterator raised: the parent fails with it once its children end."""

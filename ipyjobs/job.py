@@ -20,6 +20,7 @@ from .errors import JobArgumentError, JobStateError
 from .records import Record, RecordBuffer, Stream
 from .state import (
     WAIT_RETURNS_STATES,
+    ChildCounts,
     JobState,
     JobStateInfo,
     derive_from_counts,
@@ -143,7 +144,7 @@ class Job:
         self.overrun: BaseException | None = None
         self._cpu_time: float | None = None
         #: A parent of many children: how many are in each state (see count_children).
-        self._counts: dict[JobState, int] | None = None
+        self._counts: ChildCounts | None = None
         self._peak_memory: int | None = None
         self._state = JobState.NOT_STARTED
         self._reason: BaseException | None = None
@@ -159,9 +160,7 @@ class Job:
             with parent._lock:
                 parent.child_jobs.append(self)
                 if parent._counts is not None:
-                    parent._counts[JobState.NOT_STARTED] = (
-                        parent._counts.get(JobState.NOT_STARTED, 0) + 1
-                    )
+                    parent._counts.note(None, JobState.NOT_STARTED)
 
     @property
     def records(self) -> RecordBuffer:
@@ -330,14 +329,15 @@ class Job:
         change, 0.7 s in all, deriving it from every child). Call it before any child
         can change; later children are counted as they are made."""
         with self._lock:
-            self._counts = self._count_now()
+            self._counts = ChildCounts(self._count_now())
 
     def state_counts(self) -> dict[JobState, int]:
         """How many of the children are in each state: the counts the parent keeps (see
         ``count_children``), or counted now for a parent that keeps none."""
+        counts = self._counts
+        if counts is not None:
+            return counts.snapshot()
         with self._lock:
-            if self._counts is not None:
-                return {state: n for state, n in self._counts.items() if n > 0}
             return self._count_now()
 
     def _count_now(self) -> dict[JobState, int]:
@@ -352,29 +352,38 @@ class Job:
 
     def _derive_state(self, previous: JobState | None = None, new: JobState | None = None) -> None:
         """Follow a child's change from ``previous`` to ``new`` (None: just look again)."""
+        counts = self._counts
+        if counts is None:
+            self._change_state(self._decide_from_children)
+            return
+        counts.note(previous, new)
+        # See ChildCounts: whoever holds the lock counts every queued change, and looks
+        # again after letting go, so no change is left uncounted.
+        while counts.changes and counts.lock.acquire(blocking=False):
+            try:
+                counts.apply()
+                state = derive_from_counts(counts.counts, int(self.expecting_children))
+                self._change_state(lambda state=state: (state, self._failed_reason(state)))
+            finally:
+                counts.lock.release()
 
-        def decide() -> tuple[JobState, BaseException | None]:
-            children = self.child_jobs
-            counts = self._counts
-            if counts is not None:
-                if previous is not None and new is not None:
-                    counts[previous] = counts.get(previous, 0) - 1
-                    counts[new] = counts.get(new, 0) + 1
-                state = derive_from_counts(counts, int(self.expecting_children))
-            elif len(children) == 1 and not self.expecting_children:
-                (child,) = children  # a local job: the parent mirrors its child
-                return child._state, child._reason
-            else:
-                states = [child._state for child in children]
-                if self.expecting_children:
-                    states.append(JobState.NOT_STARTED)
-                state = derive_parent_state(states)
-            reason = None
-            if state is JobState.FAILED:  # once: a finished parent never changes again
-                reason = next((c._reason for c in children if c._state is JobState.FAILED), None)
-            return state, reason
+    def _decide_from_children(self) -> tuple[JobState, BaseException | None]:
+        children = self.child_jobs
+        if len(children) == 1 and not self.expecting_children:
+            (child,) = children  # a local job: the parent mirrors its child
+            return child._state, child._reason
+        states = [child._state for child in children]
+        if self.expecting_children:
+            states.append(JobState.NOT_STARTED)
+        state = derive_parent_state(states)
+        return state, self._failed_reason(state)
 
-        self._change_state(decide)
+    def _failed_reason(self, state: JobState) -> BaseException | None:
+        """A failed parent's reason: its first failed child's (looked for once: a
+        finished parent never changes again)."""
+        if state is not JobState.FAILED:
+            return None
+        return next((c._reason for c in self.child_jobs if c._state is JobState.FAILED), None)
 
     # -- input (Blocked) ------------------------------------------------------------------
     @property

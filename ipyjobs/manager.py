@@ -392,10 +392,21 @@ class JobManager(Configurable):
             throttle,
             items.lazy,
             lambda index, item: self._adopt_child(make_child(index, item)),
+            self._batch_launcher(runner, request),
         )
         self._fan_outs[parent.id] = fan_out
         parent.add_state_callback(self._fan_out_ended)
         return self._launch(parent, fan_out.start)
+
+    @staticmethod
+    def _batch_launcher(
+        runner: Backend, request: StartRequest
+    ) -> Callable[[list[Job]], None] | None:
+        """The backend's ``launch_many`` for this request, if it has one."""
+        launch_many = getattr(runner, "launch_many", None)
+        if launch_many is None:
+            return None
+        return lambda children: launch_many(children, request)
 
     def _adopt_child(self, child: Job) -> Job:
         """A child a lazy fan-out made after its parent was listed."""

@@ -69,6 +69,10 @@ class Backend(Protocol):
         (``child.records.collect()`` as it takes a batch in) or, for writes from threads
         it does not follow, by ``manager.collector.watch(child)``."""
 
+    # Optional: ``launch_many(children, request)`` launches several children of one
+    # fan-out at once (the thread backend queues them together for its workers), and
+    # ``fan_out_throttle(request)`` gives a fan-out's default throttle.
+
     def stop(self, child: Job) -> None:
         """Make a Stopping child stop; the cooperative flag is already set."""
 
