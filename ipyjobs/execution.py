@@ -18,7 +18,7 @@ import shlex
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from types import CodeType
+from types import CodeType, CoroutineType, GeneratorType
 from typing import TYPE_CHECKING, Any
 
 from .capture import job_argv
@@ -59,11 +59,13 @@ class CallWork(Work):
 
     def run(self, job: Job) -> None:
         result = self.function(*self.args, **self.kwargs)
-        if inspect.iscoroutine(result):
+        if result is None:
+            return
+        if isinstance(result, CoroutineType):
             import asyncio  # only now: asyncio costs tens of ms to import
 
             result = asyncio.run(result)
-        if inspect.isgenerator(result):
+        if isinstance(result, GeneratorType):
             for item in result:
                 job.write_output(item)
         elif result is not None:

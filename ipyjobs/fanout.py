@@ -153,8 +153,9 @@ class FanOut:
                     break
                 self._running += 1
                 batch.append(child)
-        for child in batch:
-            child.add_state_callback(self._child_changed)
+        if self._throttle or self._lazy is not None:  # else none is held back for later
+            for child in batch:
+                child.add_state_callback(self._child_changed)
         if batch:
             self._launch_batch(batch, first)
         if failure is not None:
@@ -198,9 +199,9 @@ class FanOut:
         self.parent.derive_state()
 
     def _child_changed(self, child: Job, previous: JobState, new: JobState) -> None:
+        # (A finished child drops its callbacks itself: none to remove here.)
         if not new.finished:
             return
-        child.remove_state_callback(self._child_changed)
         with self._lock:
             self._running -= 1
         self._fill()

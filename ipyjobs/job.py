@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from .errors import JobArgumentError, JobStateError
 from .records import Record, RecordBuffer, Stream
 from .state import (
+    FINISHED_STATES,
     WAIT_RETURNS_STATES,
     ChildCounts,
     JobState,
@@ -273,21 +274,31 @@ class Job:
         """Move a child job to ``new``, atomically, if it is in one of ``only_from`` (any
         unfinished state by default). False, and no change, otherwise."""
         allowed = None if only_from is None else frozenset(only_from)
-        return self._change_state(
-            lambda: (new, reason) if allowed is None or self._state in allowed else None
-        )
+        return self._change_state(None, new, reason, allowed)
 
     def _change_state(
-        self, decide: Callable[[], tuple[JobState, BaseException | None] | None]
+        self,
+        decide: Callable[[], tuple[JobState, BaseException | None] | None] | None,
+        new: JobState = JobState.NOT_STARTED,
+        reason: BaseException | None = None,
+        allowed: frozenset[JobState] | None = None,
     ) -> bool:
+        """The one place a state changes: to what ``decide()`` says, under the lock (None:
+        no change), or with no ``decide`` to ``new`` if the state is in ``allowed`` (None:
+        any unfinished one; the common case needs no function made for it)."""
         with self._lock:
             previous = self._state
-            if previous.finished:
+            if previous in FINISHED_STATES:
                 return False
-            decision = decide()
-            if decision is None or decision[0] is previous:
+            if decide is not None:
+                decision = decide()
+                if decision is None:
+                    return False
+                new, reason = decision
+            elif allowed is not None and previous not in allowed:
                 return False
-            new, reason = decision
+            if new is previous:
+                return False
             if new.finished and self.overrun is not None:
                 new, reason = JobState.FAILED, self.overrun  # stopped for its time limit
             self._state = new
@@ -305,6 +316,8 @@ class Job:
                 if new.finished:  # its waiters need it no more; later ones never wait
                     self._condition = None
             callbacks = list(self._callbacks) if self._callbacks else ()
+            if new.finished:
+                self._callbacks = None  # a finished job never changes again
         for callback in callbacks:
             try:
                 callback(self, previous, new)
@@ -363,7 +376,10 @@ class Job:
             try:
                 counts.apply()
                 state = derive_from_counts(counts.counts, int(self.expecting_children))
-                self._change_state(lambda state=state: (state, self._failed_reason(state)))
+                # Only the holder of this lock changes a counting parent's state, so it
+                # knows it is unchanged without taking the state lock.
+                if state is not self._state:
+                    self._change_state(None, state, self._failed_reason(state))
             finally:
                 counts.lock.release()
 
@@ -598,8 +614,12 @@ def wait_jobs(jobs: Sequence[Job], *, any: bool = False, timeout: float | None =
             job.remove_state_callback(on_change)
 
 
-def walk(jobs: Iterable[Job]) -> Iterable[Job]:
-    """Each job followed by its descendants."""
+def walk(jobs: Iterable[Job]) -> list[Job]:
+    """Each job followed by its descendants (a list: the recursive generator it was
+    cost three calls a child, and a fan-out's receive and remove walk it four times)."""
+    every: list[Job] = []
     for job in jobs:
-        yield job
-        yield from walk(job.child_jobs)
+        every.append(job)
+        if job.child_jobs:
+            every += walk(job.child_jobs)
+    return every

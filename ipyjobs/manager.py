@@ -370,18 +370,20 @@ class JobManager(Configurable):
         parent.count_children()  # from none: each child is counted as it is made
         self._start_capture()
 
-        def make_child(index: int, item: Any) -> Job:
-            (child_id,) = self.repository.reserve_ids(1)
+        def make_child(index: int, item: Any, child_id: int | None = None) -> Job:
+            if child_id is None:
+                (child_id,) = self.repository.reserve_ids(1)
             child = self._new_job(child_id, request, runner, item_label(item, index), parent)
             assert request.items is not None
-            request.items[child.id] = item
+            request.items[child_id] = item
             if timeout is not None:
                 self.deadlines.limit(child, timeout)
             return child
 
         if items.eager is not None:  # ids in a row: the parent's, then its children's
-            for index, item in enumerate(items.eager):
-                make_child(index, item)
+            ids = self.repository.reserve_ids(len(items.eager))
+            for index, (item, child_id) in enumerate(zip(items.eager, ids, strict=True)):
+                make_child(index, item, child_id)
             self.repository.add(parent)
         else:
             parent.expecting_children = True

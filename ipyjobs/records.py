@@ -210,7 +210,15 @@ class RecordBuffer:
             if not items:
                 return
             self.version += 1
+            if count == 1 and items[0].__class__ is Record:  # a function's one result
+                self._entries.append(items[0])
+                if items[0].stream in _NOTED:
+                    self._note(items[0].stream)
+                return
             now = datetime.now()
+            if items[0].__class__ is not str:  # a record first: not only text
+                self._collect_mixed(items, now)
+                return
             try:
                 text = "".join(items)  # the common case: nothing but stdout text
             except TypeError:

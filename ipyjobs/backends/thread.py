@@ -219,7 +219,7 @@ class WorkerPool:
                 raise JobStateError("the thread backend has been shut down")
             self._waiting.extend(tasks)
             self._added += len(tasks)
-            new_workers = self._dispatch_waiting()
+            new_workers = self._dispatch_waiting(grow=False)
         for worker in new_workers:
             worker.thread.start()
 
@@ -231,10 +231,14 @@ class WorkerPool:
         for worker in new_workers:
             worker.thread.start()
 
-    def _dispatch_waiting(self) -> list[_Worker]:
+    def _dispatch_waiting(self, grow: bool = True) -> list[_Worker]:
         """Give waiting tasks the throttle admits to idle workers, then to one new thread
         (see _hand_over): the ramp adds more while tasks still wait. Called with the lock
-        held; the workers returned are started once it is released."""
+        held; the workers returned are started once it is released.
+
+        With ``grow`` False (a burst) the new thread is made only while the pool is
+        smaller than ``EAGER_WORKERS``: a thread for each burst of short tasks made 12
+        workers after 8 fan-outs, each one more thread contending for the GIL."""
         limit = self.throttle_limit
         new_workers: list[_Worker] = []
         while self._waiting and (not limit or self._busy < limit):
@@ -244,7 +248,11 @@ class WorkerPool:
                     break
                 self._busy += 1
                 self._idle.pop().inbox.put(task)
-            elif not self._starting and not new_workers:
+            elif (
+                not self._starting
+                and not new_workers
+                and (grow or len(self._workers) < EAGER_WORKERS)
+            ):
                 task = self._pop_waiting()
                 if task is None:
                     break
