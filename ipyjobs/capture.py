@@ -168,13 +168,13 @@ def _stdout_writer(stream_write: Callable[[str], Any]) -> Callable[[str], int]:
 
 
 def _stderr_writer(stream_write: Callable[[str], Any]) -> Callable[[str], int]:
-    def write(text: str, _inbox_get: Any = _inbox.get) -> int:
+    def write(text: str, _inbox_get: Any = _inbox.get, _stderr: Stream = Stream.STDERR) -> int:
         inbox = _inbox_get()
         if inbox is None:
             return stream_write(text)
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
-        inbox[0]((Stream.STDERR, text))
+        inbox[0]((_stderr, text))
         if len(inbox[1]) >= BACKLOG:
             inbox[2].collect()
         return len(text)

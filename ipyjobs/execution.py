@@ -25,7 +25,7 @@ from .capture import job_argv
 from .errors import JobArgumentError, JobStopped
 from .host import PLAIN, Host
 from .records import Stream
-from .state import JobState
+from .state import COMPLETED, FAILED, RUNNING, STOPPED
 
 if TYPE_CHECKING:
     from .job import Job
@@ -248,20 +248,20 @@ def run_work(
     The records are collected before the final state is set: whoever sees the job
     finished sees all of its output.
     """
-    if not job.set_state(JobState.RUNNING):
+    if not job.set_state(RUNNING):
         return  # stopped before it started
     reason: BaseException | None = None
     try:
         call(lambda: work.run(job))
     except JobStopped:
-        outcome = JobState.STOPPED
+        outcome = STOPPED
     except SystemExit as exc:
-        outcome = JobState.COMPLETED if exc.code in (None, 0) else JobState.FAILED
-        reason = exc if outcome is JobState.FAILED else None
+        outcome = COMPLETED if exc.code in (None, 0) else FAILED
+        reason = exc if outcome is FAILED else None
     except BaseException as exc:
-        outcome, reason = JobState.FAILED, exc
+        outcome, reason = FAILED, exc
     else:
-        outcome = JobState.COMPLETED
+        outcome = COMPLETED
     if reason is not None:
         job.records.add(Stream.ERROR, reason, format_failure(reason, host))
     job.records.collect()

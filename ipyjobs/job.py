@@ -19,7 +19,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from .errors import JobArgumentError, JobStateError
 from .records import Record, RecordBuffer, Stream
 from .state import (
+    BLOCKED,
+    FAILED,
     FINISHED_STATES,
+    NOT_STARTED,
     WAIT_RETURNS_STATES,
     ChildCounts,
     JobState,
@@ -147,7 +150,7 @@ class Job:
         #: A parent of many children: how many are in each state (see count_children).
         self._counts: ChildCounts | None = None
         self._peak_memory: int | None = None
-        self._state = JobState.NOT_STARTED
+        self._state = NOT_STARTED
         self._reason: BaseException | None = None
         #: Guards the state. Its Condition (for waiting) is made by the first waiter.
         self._lock = threading.Lock()
@@ -161,7 +164,7 @@ class Job:
             with parent._lock:
                 parent.child_jobs.append(self)
                 if parent._counts is not None:
-                    parent._counts.note(None, JobState.NOT_STARTED)
+                    parent._counts.note(None, NOT_STARTED)
 
     @property
     def records(self) -> RecordBuffer:
@@ -279,7 +282,7 @@ class Job:
     def _change_state(
         self,
         decide: Callable[[], tuple[JobState, BaseException | None] | None] | None,
-        new: JobState = JobState.NOT_STARTED,
+        new: JobState = NOT_STARTED,
         reason: BaseException | None = None,
         allowed: frozenset[JobState] | None = None,
     ) -> bool:
@@ -299,24 +302,25 @@ class Job:
                 return False
             if new is previous:
                 return False
-            if new.finished and self.overrun is not None:
-                new, reason = JobState.FAILED, self.overrun  # stopped for its time limit
+            ends = new in FINISHED_STATES
+            if ends and self.overrun is not None:
+                new, reason = FAILED, self.overrun  # stopped for its time limit
             self._state = new
-            if new is not JobState.BLOCKED:
+            if new is not BLOCKED:
                 self._prompt = None  # answered, or a stop or an end came first
-            if new.finished:
+            if ends:
                 self.end_time = datetime.now()
-                self._reason = reason if new is JobState.FAILED else None
-                if self.begin_time is None and previous is not JobState.NOT_STARTED:
+                self._reason = reason if new is FAILED else None
+                if self.begin_time is None and previous is not NOT_STARTED:
                     self.begin_time = self.end_time
-            elif self.begin_time is None and new is not JobState.NOT_STARTED:
+            elif self.begin_time is None and new is not NOT_STARTED:
                 self.begin_time = datetime.now()
             if self._condition is not None:
                 self._condition.notify_all()
-                if new.finished:  # its waiters need it no more; later ones never wait
+                if ends:  # its waiters need it no more; later ones never wait
                     self._condition = None
             callbacks = list(self._callbacks) if self._callbacks else ()
-            if new.finished:
+            if ends:
                 self._callbacks = None  # a finished job never changes again
         for callback in callbacks:
             try:
@@ -390,16 +394,16 @@ class Job:
             return child._state, child._reason
         states = [child._state for child in children]
         if self.expecting_children:
-            states.append(JobState.NOT_STARTED)
+            states.append(NOT_STARTED)
         state = derive_parent_state(states)
         return state, self._failed_reason(state)
 
     def _failed_reason(self, state: JobState) -> BaseException | None:
         """A failed parent's reason: its first failed child's (looked for once: a
         finished parent never changes again)."""
-        if state is not JobState.FAILED:
+        if state is not FAILED:
             return None
-        return next((c._reason for c in self.child_jobs if c._state is JobState.FAILED), None)
+        return next((c._reason for c in self.child_jobs if c._state is FAILED), None)
 
     # -- input (Blocked) ------------------------------------------------------------------
     @property
@@ -504,9 +508,9 @@ class Job:
         return [child.result() for child in self.child_jobs]
 
     # -- records ------------------------------------------------------------------------
-    def write_output(self, value: Any) -> None:
+    def write_output(self, value: Any, _output: Stream = Stream.OUTPUT) -> None:
         self.last_output, self.has_output = value, True
-        self.records.add(Stream.OUTPUT, value)
+        self.records.add(_output, value)  # (a default: see the note in ``state``)
 
     def stream_records(
         self, keep: bool = False, no_recurse: bool = False, location: str | None = None

@@ -45,6 +45,20 @@ class JobState(StrEnum):
         raise InvalidStateError(f"unknown job state {value!r}; expected one of: {names}")
 
 
+#: The members as plain module names, for the paths every child's change takes: on
+#: Python 3.11 each ``JobState.X`` is an enum lookup of about 60 ns, and a fan-out child's
+#: bookkeeping made dozens of them.
+NOT_STARTED = JobState.NOT_STARTED
+RUNNING = JobState.RUNNING
+COMPLETED = JobState.COMPLETED
+FAILED = JobState.FAILED
+STOPPING = JobState.STOPPING
+STOPPED = JobState.STOPPED
+BLOCKED = JobState.BLOCKED
+SUSPENDING = JobState.SUSPENDING
+SUSPENDED = JobState.SUSPENDED
+DISCONNECTED = JobState.DISCONNECTED
+
 FINISHED_STATES = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.STOPPED})
 
 #: States in which ``wait_job`` stops waiting: the finished ones plus those PowerShell's
@@ -83,35 +97,35 @@ def derive_from_counts(counts: dict[JobState, int], not_started: int = 0) -> Job
     """The same rules from how many children are in each state (what a parent keeps, so
     a fan-out of thousands derives its state in constant time). ``not_started`` children
     more are counted (a lazy fan-out's next one). A count below zero, seen for a moment
-    while two changes of one child are counted in the other order, counts as zero."""
+    while two changes of one child are counted in the other order, counts as zero.
+    (Written out state by state: it runs at every change of every child.)"""
     get = counts.get
     total = not_started
     for count in counts.values():
         if count > 0:
             total += count
-    if not total or max(0, get(JobState.NOT_STARTED, 0)) + not_started == total:
-        return JobState.NOT_STARTED
-    for state in _ACTIVE:
-        if get(state, 0) > 0:
-            return state
-    finished = sum(max(0, get(state, 0)) for state in _ENDS)
-    unfinished = total - finished
+    if not total or max(0, get(NOT_STARTED, 0)) + not_started == total:
+        return NOT_STARTED
+    if get(BLOCKED, 0) > 0:
+        return BLOCKED
+    if get(STOPPING, 0) > 0:
+        return STOPPING
+    if get(RUNNING, 0) > 0:
+        return RUNNING
+    failed = max(0, get(FAILED, 0))
+    stopped = max(0, get(STOPPED, 0))
+    unfinished = total - failed - stopped - max(0, get(COMPLETED, 0))
     if unfinished:
-        if get(JobState.SUSPENDED, 0) == unfinished:
-            return JobState.SUSPENDED
-        for state in _PAUSED:
-            if get(state, 0) > 0:
-                return state
-        return JobState.RUNNING  # some started and finished, others not started yet
-    for state in _ENDS:  # Failed if any failed, else Stopped if any stopped
-        if get(state, 0) > 0:
-            return state
-    return JobState.COMPLETED
-
-
-_ACTIVE = (JobState.BLOCKED, JobState.STOPPING, JobState.RUNNING)
-_PAUSED = (JobState.SUSPENDING, JobState.DISCONNECTED)
-_ENDS = (JobState.FAILED, JobState.STOPPED, JobState.COMPLETED)
+        if get(SUSPENDED, 0) == unfinished:
+            return SUSPENDED
+        if get(SUSPENDING, 0) > 0:
+            return SUSPENDING
+        if get(DISCONNECTED, 0) > 0:
+            return DISCONNECTED
+        return RUNNING  # some started and finished, others not started yet
+    if failed:  # Failed if any failed, else Stopped if any stopped
+        return FAILED
+    return STOPPED if stopped else COMPLETED
 
 
 class ChildCounts:
