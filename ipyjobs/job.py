@@ -373,10 +373,11 @@ class Job:
         if counts is None:
             self._change_state(self._decide_from_children)
             return
-        counts.note(previous, new)
+        changes = counts.changes
+        changes.append((previous, new))  # ChildCounts.note, inline: this runs per change
         # See ChildCounts: whoever holds the lock counts every queued change, and looks
         # again after letting go, so no change is left uncounted.
-        while counts.changes and counts.lock.acquire(blocking=False):
+        while changes and counts.lock.acquire(blocking=False):
             try:
                 counts.apply()
                 state = derive_from_counts(counts.counts, int(self.expecting_children))

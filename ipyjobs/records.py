@@ -339,6 +339,19 @@ class RecordBuffer:
         return records
 
     def take_stream(self, keep: bool = False) -> Iterator[Record]:
+        """See ``_take_stream``; with nothing spilled the records are simply listed (a
+        generator per child cost a 1 000-item fan-out's receive a third of its time)."""
+        self.collect()
+        if self._spill is None:
+            with self._lock:
+                if self._spill is None:
+                    records = [self._as_record(entry) for entry in self._entries]
+                    if not keep:
+                        self._forget_taken()
+                    return iter(records)
+        return self._take_stream(keep)
+
+    def _take_stream(self, keep: bool = False) -> Iterator[Record]:
         """The unreceived records, oldest first, as ``take`` gives them, but with spilled
         text read in pieces of at most ``PIECE`` bytes as they are consumed: what a
         replaying receive uses, so memory stays bounded however much text spilled.
