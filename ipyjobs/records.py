@@ -2,7 +2,10 @@
 
 The write path is the hot path of every ``print`` in a job, so a job's writes go lock-free
 into ``RecordBuffer.pending`` (``list.append`` is atomic under the GIL): a plain ``str`` is
-stdout text, ``(Stream.STDERR, str)`` is stderr text, a ``Record`` is anything else.
+stdout text, ``bytes`` is stdout text as ``StdoutCapture`` encoded it, ``(Stream.STDERR,
+str)`` is stderr text, a ``Record`` is anything else. A thread job's ``print`` runs in C
+(see ``StdoutCapture``); whatever else a job records first moves the text ``print`` left
+there into the inbox, so the order of everything the job's thread wrote is kept.
 ``collect()`` later turns that list into records under the lock, merging consecutive text
 of one stream into one record (as Jupyter merges stream messages) and moving text past
 the memory bound into a spill file, so a job printing gigabytes keeps memory flat and
@@ -12,6 +15,7 @@ still hands over every character.
 from __future__ import annotations
 
 import codecs
+import io
 import os
 import shutil
 import tempfile
@@ -128,6 +132,82 @@ _ENCODING = ("utf-8", "surrogatepass")  # Python text may hold lone surrogates
 PIECE = 1 << 20
 
 
+#: Bytes of stdout text a job's ``print`` gathers in C before handing them over.
+CHUNK = 32768
+#: Chunks the inbox holds before the printing thread collects them itself: the collector
+#: thread may not get the GIL from a thread printing as fast as it can (a flood held
+#: 30-70 MB of text when only the collector drained it), so this bounds what waits
+#: (16 x 32 kB: a flood's memory grew about 2 MB).
+CHUNK_BACKLOG = 16
+_ENCODING_ERRORS = "surrogatepass"  # every str round-trips, lone surrogates too
+
+
+class _Chunks:
+    """The binary "buffer" under a job's ``io.TextIOWrapper``: what it hands over goes to
+    the capture (only ``write`` is used; the rest is the protocol the wrapper checks)."""
+
+    closed = False
+
+    def __init__(self, write: Callable[[bytes], int]) -> None:
+        self.write = write
+
+    def readable(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def flush(self) -> None:
+        pass
+
+
+class StdoutCapture:
+    """A thread job's stdout, written at the speed of C (docs/decisions.md: "print in a
+    thread job runs no Python code").
+
+    ``print`` in the job calls ``wrapper.write`` (``capture`` routes ``sys.stdout.write``
+    to it without a Python call): an ``io.TextIOWrapper`` that checks the type and
+    returns the count as any stream's write does, and gathers encoded text until
+    ``CHUNK`` bytes, which it hands to ``_hand_over``. ``drain`` hands over what it holds
+    (the collector, every tick; anything recorded in the job, first, so the order holds);
+    both take ``lock``, so chunks reach the inbox in the order they were written."""
+
+    def __init__(self, records: RecordBuffer) -> None:
+        self.records = records
+        self.lock = threading.RLock()
+        self.wrapper = io.TextIOWrapper(
+            _Chunks(self._hand_over),  # type: ignore[arg-type]
+            encoding="utf-8",
+            errors=_ENCODING_ERRORS,
+            newline="\n",
+        )
+        self.wrapper._CHUNK_SIZE = CHUNK  # type: ignore[attr-defined]
+
+    def _hand_over(self, data: bytes) -> int:
+        """The wrapper's chunks (from the printing thread, or a ``drain``)."""
+        pending = self.records.pending
+        with self.lock:
+            pending.append(data)
+        if len(pending) >= CHUNK_BACKLOG:
+            self.records.collect_inbox()
+        return len(data)
+
+    def drain(self) -> None:
+        """Hand over the text the wrapper holds."""
+        with self.lock:
+            self.wrapper.flush()
+
+    def end(self) -> None:
+        """The job's code is over. What still writes here (a thread the job started, a
+        ``write`` someone kept) goes to the inbox at once, write by write, so nothing
+        waits in a wrapper no one drains any more."""
+        self.wrapper._CHUNK_SIZE = 1  # type: ignore[attr-defined]
+        self.drain()
+
+
 class RecordBuffer:
     """The ordered, unreceived records of one job."""
 
@@ -141,6 +221,7 @@ class RecordBuffer:
         "_lock",
         "_spill",
         "_spill_end",
+        "_stdout",
         "_tail",
         "_text_in_memory",
         "job",
@@ -207,25 +288,75 @@ class RecordBuffer:
         self.on_take: Callable[[], None] | None = None
         #: Grows whenever records arrive or are received: a cheap "anything new?" check.
         self.version = 0
+        #: While a thread job's code runs: its stdout (see ``StdoutCapture``).
+        self._stdout: StdoutCapture | None = None
 
     @property
     def inbox(self) -> Any:
-        """What the job's writes call: the inbox's own append, the cheapest there is
-        (made when a job starts, not kept: a held job is smaller without it)."""
-        return self.pending.append
+        """What the job's other writes call (stderr, a prompt): the inbox's append, after
+        the text ``print`` gathered (made when a job starts, not kept: a held job is
+        smaller without it)."""
+        return self.append_in_order
+
+    def append_in_order(self, item: Any) -> None:
+        stdout = self._stdout
+        if stdout is not None:
+            stdout.drain()
+        self.pending.append(item)
+
+    def start_stdout(self) -> Callable[[str], int]:
+        """What ``print`` calls in the job from its first print on (``capture`` asks on
+        that print: a job that never prints makes no wrapper)."""
+        with self._lock:
+            if self._stdout is None:
+                self._stdout = StdoutCapture(self)
+            return self._stdout.wrapper.write
+
+    def flush_stdout(self) -> None:
+        """Hand what ``print`` gathered to the inbox (``sys.stdout.flush()`` in the job)."""
+        stdout = self._stdout
+        if stdout is not None:
+            stdout.drain()
+
+    def end_stdout(self) -> None:
+        stdout = self._stdout
+        if stdout is not None:
+            stdout.end()
+            self._stdout = None
+
+    def write_text(self, text: str) -> int:
+        """A write to stdout once the job's code is over (as ``write`` would check it)."""
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        self.pending.append(text)
+        return len(text)
 
     # -- writing ------------------------------------------------------------------------
     def add(self, stream: Stream, value: Any, text: str | None = None) -> None:
         """Append a non-text record (output, display, warning, error, progress)."""
         job = self.job
+        stdout = self._stdout
+        if stdout is not None:
+            stdout.drain()  # the text printed before it comes first
         self.pending.append(_make_record(stream, value, job, job.location, datetime.now(), text))
 
     def has_data(self) -> bool:
         """True while unreceived records exist."""
+        stdout = self._stdout
+        if stdout is not None:
+            stdout.drain()
         return bool(self.pending) or bool(self._entries)
 
     def collect(self) -> None:
         """Move what the job wrote since the last call into ordered records."""
+        stdout = self._stdout
+        if stdout is not None:
+            stdout.drain()
+        self.collect_inbox()
+
+    def collect_inbox(self) -> None:
+        """``collect``, leaving what ``print`` gathers where it is (what the printing
+        thread calls as it hands a chunk over)."""
         pending = self.pending
         count = len(pending)
         if not count:
@@ -237,6 +368,14 @@ class RecordBuffer:
             if not items:
                 return
             self.version += 1
+            if items[0].__class__ is bytes:  # what print gathered: text, most often alone
+                try:
+                    text = b"".join(items).decode("utf-8", _ENCODING_ERRORS)
+                except TypeError:
+                    self._collect_mixed(items, datetime.now())
+                else:
+                    self._add_text(Stream.STDOUT, text, datetime.now())
+                return
             if count == 1 and items[0].__class__ is Record:  # a function's one result
                 self._entries.append(items[0])
                 if items[0].stream in _NOTED:
@@ -259,6 +398,8 @@ class RecordBuffer:
         for item in items:
             if isinstance(item, str):
                 stream, text = Stream.STDOUT, item
+            elif isinstance(item, bytes):
+                stream, text = Stream.STDOUT, item.decode("utf-8", _ENCODING_ERRORS)
             elif isinstance(item, tuple):
                 stream, text = item
             else:

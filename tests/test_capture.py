@@ -141,3 +141,101 @@ def test_fd_level_writes_are_not_captured_as_documented(manager, capfd):
     job.wait(5)
     assert [r.value for r in job.receive(raw=True)] == ["python level\n"]
     assert "fd level" in capfd.readouterr().out
+
+
+def test_a_jobs_write_returns_the_count_and_keeps_order_with_everything_else(manager):
+    """print in a thread job runs in C (records.StdoutCapture): its write still answers
+    as a stream's does, and stdout, stderr, warnings and results stay in the order the
+    job made them."""
+    import warnings
+
+    def mixed():
+        counts = [sys.stdout.write("one"), sys.stdout.write(" é\ud800\n")]  # any str
+        print("two", file=sys.stderr)
+        print("three")
+        warnings.warn("four", stacklevel=1)
+        print("five", end="")
+        ipyjobs.write_output(6)
+        print("seven")
+        return counts
+
+    job = ipyjobs.start_job(mixed)
+    job.wait(5)
+    records = job.receive(raw=True)
+    shown = [(r.stream, r.value if r.stream is not Stream.WARNING else "w") for r in records]
+    assert shown == [
+        (Stream.STDOUT, "one é\ud800\n"),
+        (Stream.STDERR, "two\n"),
+        (Stream.STDOUT, "three\n"),
+        (Stream.WARNING, "w"),
+        (Stream.STDOUT, "five"),
+        (Stream.OUTPUT, 6),
+        (Stream.STDOUT, "seven\n"),
+        (Stream.OUTPUT, [3, 4]),
+    ]
+
+
+def test_text_printed_without_a_newline_shows_while_the_job_runs(manager):
+    go = threading.Event()
+
+    def partial_line():
+        print("half a line", end="")
+        assert go.wait(10)
+
+    job = ipyjobs.start_job(partial_line)
+    try:
+        child = job.child_jobs[0]
+        deadline = __import__("time").monotonic() + 10
+        while "half a line" not in child.records.tail:  # the collector drains the print
+            assert __import__("time").monotonic() < deadline
+            go.wait(0.01)
+    finally:
+        go.set()
+    job.wait(5)
+    assert [r.value for r in job.receive(raw=True)] == ["half a line"]
+
+
+def test_what_a_jobs_thread_prints_after_the_job_ended_is_still_received(manager):
+    ended, printed = threading.Event(), threading.Event()
+
+    def leaves_a_thread():
+        def later():
+            assert ended.wait(10)
+            print("after the end")
+            printed.set()
+
+        print("before")  # the thread then writes through the job's own write
+        ipyjobs.start_thread(later)
+
+    job = ipyjobs.start_job(leaves_a_thread)
+    job.wait(5)
+    assert [r.value for r in job.receive(raw=True)] == ["before\n"]
+    ended.set()
+    assert printed.wait(10)
+    assert [r.value for r in job.receive(raw=True)] == ["after the end\n"]
+
+
+def test_a_patched_stdout_write_sees_writes_outside_jobs_only(manager, fake_stdout):
+    """IPython 9 tees each cell's output into its history by setting sys.stdout.write;
+    the patch sees what the cell writes, not what jobs write, and setting back what was
+    read takes it out."""
+    capture.install()
+    router = sys.stdout
+    teed = []
+    original = router.write
+
+    def tee(text):
+        teed.append(text)
+        return original(text)
+
+    router.write = tee
+    try:
+        job = ipyjobs.start_job(print, "in the job")
+        print("in the cell")
+        job.wait(5)
+    finally:
+        router.write = original
+    print("after")
+    assert teed == ["in the cell", "\n"]
+    assert fake_stdout.getvalue() == "in the cell\nafter\n"
+    assert [r.value for r in job.receive(raw=True)] == ["in the job\n"]

@@ -165,6 +165,23 @@ class _StandInRecords:
     def collect(self) -> None:
         """Nothing to do here: whoever ships the inbox drains it."""
 
+    def start_stdout(self) -> Callable[[str], int]:
+        """What ``print`` calls here: a Python write, since ``inbox`` may send as it
+        writes (see ``backends.process_child``)."""
+        return self.write_text
+
+    def write_text(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        self.inbox(text)
+        return len(text)
+
+    def flush_stdout(self) -> None:
+        """Nothing is gathered here."""
+
+    def end_stdout(self) -> None:
+        """Nothing is gathered here."""
+
 
 class StandInJob:
     """Stands in for the Job in the process that runs its work."""
