@@ -485,10 +485,11 @@ class ThreadBackend:
     def launch(self, child: Job, request: StartRequest) -> None:
         install_capture()  # again: pytest or a prompt may have swapped sys.stdout since
         child.runner = self
-        self.pool.submit(child, request.work_for(child))
-        # Its writes land in its inbox from any thread; the work collects them too as it
-        # ends, so watching after the hand-over loses nothing and starts the job sooner.
+        work = request.work_for(child)
         self.manager.collector.watch(child)
+        # The hand-over last: the worker it wakes needs the GIL, which this thread holds
+        # until it is done here.
+        self.pool.submit(child, work)
 
     def launch_many(self, children: list[Job], request: StartRequest) -> None:
         """Launch a fan-out's children together (see ``WorkerPool.submit_many``)."""
