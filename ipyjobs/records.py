@@ -163,6 +163,10 @@ class _Chunks:
     def flush(self) -> None:
         pass
 
+    def close(self) -> None:
+        """The wrapper, when it is collected, flushes and closes its buffer: nothing to
+        free here (without this, Python 3.13 printed the AttributeError to stderr)."""
+
 
 class StdoutCapture:
     """A thread job's stdout, written at the speed of C (docs/decisions.md: "print in a

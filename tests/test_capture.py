@@ -239,3 +239,17 @@ def test_a_patched_stdout_write_sees_writes_outside_jobs_only(manager, fake_stdo
     assert teed == ["in the cell", "\n"]
     assert fake_stdout.getvalue() == "in the cell\nafter\n"
     assert [r.value for r in job.receive(raw=True)] == ["in the job\n"]
+
+
+def test_a_jobs_stdout_wrapper_goes_quietly_when_collected(manager, monkeypatch):
+    import gc
+
+    unraisable = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    job = ipyjobs.start_job(print, "printed")
+    job.wait(5)
+    assert [r.value for r in job.receive(raw=True)] == ["printed\n"]
+    job.remove()
+    del job
+    gc.collect()  # the job's TextIOWrapper is finalized: it closes its chunk buffer
+    assert [str(u.exc_value) for u in unraisable] == []
