@@ -6,8 +6,9 @@ One ``StreamRouter`` sits on ``sys.stdout`` and one on ``sys.stderr``. A write l
 and ``warnings.showwarning`` are routed the same way. ``sys.stdout.write`` itself is
 looked up in C: the router's ``write`` is a property whose getter is the ContextVar's own
 ``get``, which gives the job's C-level write (``records.StdoutCapture``), or, outside a
-job, the router, whose ``__call__`` writes to the wrapped stream. A ``print`` in a job so
-runs no Python code at all (1.05x ``redirect_stdout``; a Python ``write`` made it 0.68x).
+job, the router, whose ``__call__`` writes to the wrapped stream. A ``print`` in a thread
+job so runs no Python code at all (0.95-1.10x ``redirect_stdout``; a Python ``write`` made
+it 0.66-0.69x). Process and remote jobs' stand-ins keep a Python write (``shipping``).
 
 Other code swaps ``sys.stdout`` under us (pytest per test, terminal IPython while its
 prompt shows), so ``install()`` is idempotent and is called again each time a job starts:
@@ -46,12 +47,11 @@ _stdout_write: contextvars.ContextVar[Callable[[str], int]] = contextvars.Contex
     "ipyjobs_stdout_write"
 )
 
-#: Writes a job's inbox holds before the writing thread collects them itself, at the end
-#: of a printed line or any write to stderr. The collector thread drains inboxes every
-#: few milliseconds, but a thread printing as fast as it can may hold the GIL for most of
-#: that: without this, the text waiting in memory grew to 20-80 MB past the spill bound,
-#: however small the bound (2 MB with it). Text written with ``sys.stdout.write`` alone
-#: is left to the collector.
+#: Items a job's inbox holds before a write to stderr collects them in the writing
+#: thread. The collector thread drains inboxes every few milliseconds, but a thread
+#: writing as fast as it can may hold the GIL for most of that: without a bound the text
+#: waiting in memory grew to 20-80 MB past the spill bound. (Stdout has its own bound:
+#: ``records.CHUNK_BACKLOG``.)
 BACKLOG = 10_000
 
 
