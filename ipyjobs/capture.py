@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from .asking import ask
-from .records import Stream
+from .records import Stream, require_text
 
 if TYPE_CHECKING:
     from .job import Job
@@ -163,8 +163,7 @@ def _stderr_writer(stream_write: Callable[[str], Any]) -> Callable[[str], int]:
         inbox = _inbox_get()
         if inbox is None:
             return stream_write(text)
-        if not isinstance(text, str):
-            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        require_text(text)
         inbox[0]((_stderr, text))
         if len(inbox[1]) >= BACKLOG:
             inbox[2].collect()

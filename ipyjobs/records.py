@@ -139,7 +139,19 @@ CHUNK = 32768
 #: 30-70 MB of text when only the collector drained it), so this bounds what waits
 #: (16 x 32 kB: a flood's memory grew about 2 MB).
 CHUNK_BACKLOG = 16
-_ENCODING_ERRORS = "surrogatepass"  # every str round-trips, lone surrogates too
+
+
+def require_text(text: Any) -> None:
+    """Refuse what is not ``str`` as a text stream's ``write`` does (TypeError)."""
+    if not isinstance(text, str):
+        raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+
+
+def checked_write(append: Callable[[str], Any], text: str) -> int:
+    """A text stream's ``write``: append ``text`` if it is text, and return the count."""
+    require_text(text)
+    append(text)
+    return len(text)
 
 
 class _Chunks:
@@ -184,8 +196,8 @@ class StdoutCapture:
         self.lock = threading.RLock()
         self.wrapper = io.TextIOWrapper(
             _Chunks(self._hand_over),  # type: ignore[arg-type]
-            encoding="utf-8",
-            errors=_ENCODING_ERRORS,
+            encoding=_ENCODING[0],
+            errors=_ENCODING[1],
             newline="\n",
         )
         self.wrapper._CHUNK_SIZE = CHUNK  # type: ignore[attr-defined]
@@ -303,9 +315,7 @@ class RecordBuffer:
         return self.append_in_order
 
     def append_in_order(self, item: Any) -> None:
-        stdout = self._stdout
-        if stdout is not None:
-            stdout.drain()
+        self.flush_stdout()  # the text printed before it comes first
         self.pending.append(item)
 
     def start_stdout(self) -> Callable[[str], int]:
@@ -330,32 +340,22 @@ class RecordBuffer:
 
     def write_text(self, text: str) -> int:
         """A write to stdout once the job's code is over (as ``write`` would check it)."""
-        if not isinstance(text, str):
-            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
-        self.pending.append(text)
-        return len(text)
+        return checked_write(self.pending.append, text)
 
     # -- writing ------------------------------------------------------------------------
     def add(self, stream: Stream, value: Any, text: str | None = None) -> None:
         """Append a non-text record (output, display, warning, error, progress)."""
         job = self.job
-        stdout = self._stdout
-        if stdout is not None:
-            stdout.drain()  # the text printed before it comes first
-        self.pending.append(_make_record(stream, value, job, job.location, datetime.now(), text))
+        self.append_in_order(_make_record(stream, value, job, job.location, datetime.now(), text))
 
     def has_data(self) -> bool:
         """True while unreceived records exist."""
-        stdout = self._stdout
-        if stdout is not None:
-            stdout.drain()
+        self.flush_stdout()
         return bool(self.pending) or bool(self._entries)
 
     def collect(self) -> None:
         """Move what the job wrote since the last call into ordered records."""
-        stdout = self._stdout
-        if stdout is not None:
-            stdout.drain()
+        self.flush_stdout()
         self.collect_inbox()
 
     def collect_inbox(self) -> None:
@@ -374,7 +374,7 @@ class RecordBuffer:
             self.version += 1
             if items[0].__class__ is bytes:  # what print gathered: text, most often alone
                 try:
-                    text = b"".join(items).decode("utf-8", _ENCODING_ERRORS)
+                    text = b"".join(items).decode(*_ENCODING)
                 except TypeError:
                     self._collect_mixed(items, datetime.now())
                 else:
@@ -403,7 +403,7 @@ class RecordBuffer:
             if isinstance(item, str):
                 stream, text = Stream.STDOUT, item
             elif isinstance(item, bytes):
-                stream, text = Stream.STDOUT, item.decode("utf-8", _ENCODING_ERRORS)
+                stream, text = Stream.STDOUT, item.decode(*_ENCODING)
             elif isinstance(item, tuple):
                 stream, text = item
             else:
@@ -528,8 +528,7 @@ class RecordBuffer:
         text read in pieces of at most ``PIECE`` bytes as they are consumed: what a
         replaying receive uses, so memory stays bounded however much text spilled.
         Unless ``keep``, the records are removed at once (new text goes to a new spill
-        file while these are read)."""
-        self.collect()
+        file while these are read). ``take_stream`` collected just before."""
         with self._lock:
             entries = list(self._entries)
             spill, cleanup = self._spill, None

@@ -38,7 +38,7 @@ import cloudpickle
 from .. import execution
 from ..errors import JobArgumentError
 from ..execution import CallWork, CodeWork, Snapshot
-from ..records import Record, Stream
+from ..records import Record, Stream, checked_write
 
 if TYPE_CHECKING:
     from ..job import Job
@@ -171,10 +171,7 @@ class _StandInRecords:
         return self.write_text
 
     def write_text(self, text: str) -> int:
-        if not isinstance(text, str):
-            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
-        self.inbox(text)
-        return len(text)
+        return checked_write(self.inbox, text)  # ``inbox`` as it is now: it may change
 
     def flush_stdout(self) -> None:
         """Nothing is gathered here."""
