@@ -242,25 +242,18 @@ class WorkerPool:
         limit = self.throttle_limit
         new_workers: list[_Worker] = []
         while self._waiting and (not limit or self._busy < limit):
-            if self._idle:
-                task = self._pop_waiting()
-                if task is None:
-                    break
-                self._busy += 1
-                self._idle.pop().inbox.put(task)
-            elif (
-                not self._starting
-                and not new_workers
-                and (grow or len(self._workers) < EAGER_WORKERS)
-            ):
-                task = self._pop_waiting()
-                if task is None:
-                    break
-                self._busy += 1
-                new_workers.append(self._new_worker(task))
-            else:
+            may_grow = grow or len(self._workers) < EAGER_WORKERS
+            if not self._idle and (self._starting or new_workers or not may_grow):
                 self._ensure_ramp()
                 break
+            task = self._pop_waiting()
+            if task is None:
+                break
+            self._busy += 1
+            if self._idle:
+                self._idle.pop().inbox.put(task)
+            else:
+                new_workers.append(self._new_worker(task))
         return new_workers
 
     def _pop_waiting(self) -> _Task | None:
@@ -376,25 +369,14 @@ class WorkerPool:
         task is taken without the pool's lock: a fan-out's workers each took that lock
         for every child, and whenever the GIL left one holding it the others queued on
         it, one wake-up each (a 1 000-item fan-out took up to 3 000 context switches)."""
-        if not self.throttle_limit:
-            while not self._closed:
-                task = self._pop_waiting()
-                if task is None:
-                    break
-                next(self._taken)
-                if not task[0].finished:  # skip jobs stopped while they waited
-                    return task
+        if not self.throttle_limit and not self._closed:
+            task = self._take_unfinished()
+            if task is not None:
+                return task
         with self._lock:
-            while (
-                self._waiting
-                and not self._closed
-                and (not self.throttle_limit or self._busy <= self.throttle_limit)
-            ):
-                task = self._pop_waiting()
-                if task is None:
-                    break
-                next(self._taken)
-                if not task[0].finished:
+            if not self._closed and (not self.throttle_limit or self._busy <= self.throttle_limit):
+                task = self._take_unfinished()
+                if task is not None:
                     return task
             self._busy -= 1
             if self._closed:
@@ -402,6 +384,14 @@ class WorkerPool:
             else:
                 self._idle.append(worker)
             return None
+
+    def _take_unfinished(self) -> _Task | None:
+        """The first waiting task whose job was not stopped while it waited, or None."""
+        while (task := self._pop_waiting()) is not None:
+            next(self._taken)
+            if not task[0].finished:
+                return task
+        return None
 
     def _retire(self, worker: _Worker) -> bool:
         with self._lock:
@@ -498,8 +488,8 @@ class ThreadBackend:
         for child in children:
             child.runner = self
             tasks.append((child, request.work_for(child)))
-        self.pool.submit_many(tasks)
         self.manager.collector.watch_many(children)
+        self.pool.submit_many(tasks)  # last, as in ``launch``
 
     def stop(self, child: Job) -> None:
         threading.Thread(
