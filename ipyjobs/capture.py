@@ -172,9 +172,10 @@ def _stderr_writer(stream_write: Callable[[str], Any]) -> Callable[[str], int]:
     return write
 
 
-class StreamRouter:
-    """Stands in for ``sys.stdout`` (``StderrRouter``: ``sys.stderr``) and routes each
-    write to the running job's records, or else to the stream it wraps.
+class Router:
+    """Stands in for ``sys.stdout`` (``StreamRouter``) or ``sys.stderr``
+    (``StderrRouter``) and routes each write to the running job's records, or else to
+    the stream it wraps.
 
     Use ``StreamRouter.wrap(stream)``: it makes a subclass that forwards every other
     attribute of the wrapped stream (ipykernel calls ``sys.stdout.set_parent()`` at each
@@ -182,33 +183,13 @@ class StreamRouter:
     ``__getattr__`` keeps the lookup of ``write`` that ``print`` does on the fast path.
     """
 
+    write: Any  # what each kind of router routes by
+
     def __init__(self, stream: Any) -> None:
         self._stream = stream
-        self._patched: Callable[[str], int] | None = None
-        self._in_patch = threading.local()
-
-    def __call__(self, text: str) -> int:
-        """``sys.stdout.write`` outside a job: the wrapped stream's, or what patched it."""
-        patched = self._patched
-        if patched is None or getattr(self._in_patch, "active", False):
-            return self._stream.write(text)
-        self._in_patch.active = True  # the patch calls the write it replaced: this one
-        try:
-            return patched(text)
-        finally:
-            self._in_patch.active = False
-
-    def _patch(self, write: Callable[[str], int]) -> None:
-        """``sys.stdout.write = tee`` (IPython 9 tees each cell's output into its
-        history that way) patches what is written outside jobs; a job's writes stay
-        its own. Setting back what was read (this router) takes the patch out."""
-        self._patched = None if write is self else write
-
-    #: The job's write, or this router outside a job (see the module docstring).
-    write: Any = property(_stdout_write.get, _patch)
 
     @classmethod
-    def wrap(cls, stream: Any) -> StreamRouter:
+    def wrap(cls, stream: Any) -> Router:
         # dir() is slow; what it lists follows from the type and the instance's own names.
         key = (cls, type(stream), frozenset(getattr(stream, "__dict__", ())))
         router_class = _router_classes.get(key)
@@ -245,22 +226,52 @@ class StreamRouter:
             self._stream.close()
 
 
-class StderrRouter(StreamRouter):
-    write: Any = None  # the instance's own: a Python closure (stderr is not a hot path)
+class StreamRouter(Router):
+    """``sys.stdout``: its ``write`` is looked up in C (see the module docstring)."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self._patched: Callable[[str], int] | None = None
+        self._in_patch = threading.local()
+
+    def __call__(self, text: str) -> int:
+        """``sys.stdout.write`` outside a job: the wrapped stream's, or what patched it."""
+        patched = self._patched
+        if patched is None or getattr(self._in_patch, "active", False):
+            return self._stream.write(text)
+        self._in_patch.active = True  # the patch calls the write it replaced: this one
+        try:
+            return patched(text)
+        finally:
+            self._in_patch.active = False
+
+    def _patch(self, write: Callable[[str], int]) -> None:
+        """``sys.stdout.write = tee`` (IPython 9 tees each cell's output into its
+        history that way) patches what is written outside jobs; a job's writes stay
+        its own. Setting back what was read (this router) takes the patch out."""
+        self._patched = None if write is self else write
+
+    #: The job's write, or this router outside a job (see the module docstring).
+    write: Any = property(_stdout_write.get, _patch)
+
+
+class StderrRouter(Router):
+    """``sys.stderr``: its ``write`` is a Python closure in the instance dict (stderr is
+    not a hot path); a patch simply replaces it."""
 
     def __init__(self, stream: Any) -> None:
         super().__init__(stream)
         self.write = _stderr_writer(stream.write)
 
 
-_router_classes: dict[tuple[Any, ...], type[StreamRouter]] = {}
+_router_classes: dict[tuple[Any, ...], type[Router]] = {}
 
 
 def _forwarded(name: str) -> property:
-    def get(self: StreamRouter) -> Any:
+    def get(self: Router) -> Any:
         return getattr(self._stream, name)
 
-    def set(self: StreamRouter, value: Any) -> None:
+    def set(self: Router, value: Any) -> None:
         setattr(self._stream, name, value)
 
     return property(get, set, doc=f"The wrapped stream's ``{name}``.")
@@ -385,9 +396,9 @@ def uninstall() -> None:
     with _routing.lock:
         for name in ("stdout", "stderr"):
             stream = getattr(sys, name)
-            while isinstance(stream, StreamRouter):
+            while isinstance(stream, Router):
                 stream = stream.wrapped
-            if isinstance(getattr(sys, name), StreamRouter):
+            if isinstance(getattr(sys, name), Router):
                 setattr(sys, name, stream)
         if warnings.showwarning is _route_warning:
             warnings.showwarning = _routing.showwarning
@@ -405,4 +416,4 @@ def uninstall() -> None:
 
 
 def is_installed() -> bool:
-    return isinstance(sys.stdout, StreamRouter) and isinstance(sys.stderr, StreamRouter)
+    return isinstance(sys.stdout, StreamRouter) and isinstance(sys.stderr, StderrRouter)
