@@ -206,3 +206,15 @@ def test_a_burst_of_short_children_stays_on_a_few_threads(manager):
     job = ipyjobs.start_job(abs, each=range(1000))
     assert job.wait(30) and job.state is JobState.COMPLETED
     assert len(manager.backend("thread").pool.threads()) < 100  # was 679
+
+
+def test_bursts_one_after_another_reuse_the_workers_they_find(manager):
+    """A burst wakes the idle workers and makes threads only while the pool is smaller
+    than ThreadPoolExecutor's default: making one for each burst grew the pool by a
+    thread per fan-out (12 workers after 8)."""
+    from ipyjobs.backends.thread import EAGER_WORKERS
+
+    for _ in range(10):
+        job = ipyjobs.start_job(abs, each=range(200))
+        assert job.wait(30) and job.state is JobState.COMPLETED
+    assert len(manager.backend("thread").pool.threads()) <= EAGER_WORKERS + 2

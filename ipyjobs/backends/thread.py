@@ -58,8 +58,6 @@ RAMP_TICK = 0.02
 #: (as many as ThreadPoolExecutor makes by default); past it, the ramp adds them.
 EAGER_WORKERS = min(32, (os.cpu_count() or 1) + 4)
 _Task = tuple["Job", Work]
-#: ``worker``: the _Worker whose thread this is (unset in any other thread).
-_this_thread = threading.local()
 
 
 class _Worker:
@@ -86,7 +84,6 @@ class _Worker:
 
     def _main(self, task: _Task | None) -> None:
         host = self.pool.host
-        _this_thread.worker = self
         self.pool._started()
         while True:
             while task is not None:
@@ -276,7 +273,7 @@ class WorkerPool:
         block still each get a thread soon. (Doubling at once made hundreds again: a
         thread submitting holds the GIL, and the workers look stuck.)"""
         if self._idle:
-            self._idle_worker().inbox.put(task)
+            self._idle.pop().inbox.put(task)
             return None
         if self._starting or self._waiting:
             self._busy -= 1  # counted again when a worker takes it
@@ -285,17 +282,6 @@ class WorkerPool:
             self._ensure_ramp()
             return None
         return self._new_worker(task)
-
-    def _idle_worker(self) -> _Worker:
-        """Take an idle worker: the calling thread's own when it is one (a fan-out's next
-        child, launched as the last one ended, then runs on the same thread, as a
-        ThreadPoolExecutor worker takes its next task; given to another idle worker,
-        each child cost a wake-up and a switch of the GIL)."""
-        me = getattr(_this_thread, "worker", None)
-        if me is not None and me in self._idle:
-            self._idle.remove(me)
-            return me
-        return self._idle.pop()
 
     def _new_worker(self, task: _Task) -> _Worker:
         worker = _Worker(self, task)
