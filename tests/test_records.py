@@ -100,3 +100,18 @@ def test_spilled_text_streams_out_in_bounded_pieces_and_intact(monkeypatch):
     assert not os.path.exists(folder)  # the old spill is gone once read
     assert [r.value for r in job.records.take()] == ["written while reading\n"]
     job.records.close()
+
+
+def test_a_record_added_is_the_frozen_record_the_dataclass_would_make():
+    import dataclasses
+
+    import pytest
+
+    from ipyjobs.records import Record
+
+    job = make_job()
+    job.records.add(Stream.WARNING, "careful", "careful\n")
+    (record,) = job.records.take()
+    assert record == Record(Stream.WARNING, "careful", job, job.location, record.time, "careful\n")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        record.value = "changed"  # type: ignore[misc]

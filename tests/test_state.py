@@ -22,6 +22,10 @@ S = JobState
         ([S.COMPLETED, S.STOPPED], S.STOPPED),
         ([S.STOPPED, S.FAILED, S.COMPLETED], S.FAILED),
         ([S.FAILED, S.RUNNING], S.RUNNING),
+        ([S.SUSPENDING, S.COMPLETED], S.SUSPENDING),
+        ([S.DISCONNECTED, S.NOT_STARTED], S.DISCONNECTED),
+        ([S.BLOCKED, S.STOPPING], S.BLOCKED),
+        ([S.STOPPED, S.COMPLETED, S.STOPPED], S.STOPPED),
     ],
 )
 def test_parent_state_is_derived_from_children(children, parent):
