@@ -11,6 +11,7 @@ import pytest
 
 import ipyjobs
 from ipyjobs import Stream, capture
+from tests.conftest import eventually
 
 
 @pytest.fixture
@@ -185,10 +186,7 @@ def test_text_printed_without_a_newline_shows_while_the_job_runs(manager):
     job = ipyjobs.start_job(partial_line)
     try:
         child = job.child_jobs[0]
-        deadline = __import__("time").monotonic() + 10
-        while "half a line" not in child.records.tail:  # the collector drains the print
-            assert __import__("time").monotonic() < deadline
-            go.wait(0.01)
+        eventually(lambda: "half a line" in child.records.tail)  # the collector drains it
     finally:
         go.set()
     job.wait(5)
