@@ -205,6 +205,8 @@ def describe_call(function: Callable[..., Any], args: tuple, kwargs: Mapping[str
     name = getattr(function, "__qualname__", None) or getattr(function, "__name__", None)
     if name is None:
         name = _repr.repr(function)
+    if not args and not kwargs:
+        return f"{name}()"
     parts = [_repr.repr(a) for a in args] + [f"{k}={_repr.repr(v)}" for k, v in kwargs.items()]
     return f"{name}({', '.join(parts)})"
 
@@ -233,14 +235,15 @@ def format_failure(exc: BaseException, host: Host = PLAIN) -> str:
 def run_work(
     job: Job,
     work: Work,
-    call: Callable[[Callable[[], None]], None],
+    call: Callable[[Callable[[Job], None], Job], None],
     host: Host = PLAIN,
     ending: Callable[[], None] | None = None,
 ) -> None:
     """Run ``work`` for ``job`` in this thread and record how it ended.
 
-    ``call`` runs the user's code; the thread backend passes one that makes the code
-    interruptible by an asynchronous stop, so that nothing here can be interrupted.
+    ``call(run, job)`` runs the user's code, ``run(job)``; the thread backend passes one
+    that makes the code interruptible by an asynchronous stop, so that nothing here can
+    be interrupted (no closure is made for it: a start pays for each).
     ``host`` names the shell's cells in a failure's traceback. ``ending`` is called once
     the work is over and its records collected, just before the final state is set: the
     thread backend frees its worker there, so whoever sees the job finished finds the
@@ -252,7 +255,7 @@ def run_work(
         return  # stopped before it started
     reason: BaseException | None = None
     try:
-        call(lambda: work.run(job))
+        call(work.run, job)
     except JobStopped:
         outcome = STOPPED
     except SystemExit as exc:

@@ -309,9 +309,10 @@ class JobManager(Configurable):
             return self._start_fan_out(request, runner, items, throttle, timeout)
         locations = runner.locations(request)
         ids = self.repository.reserve_ids(1 + len(locations))
-        parent = self._new_job(ids[0], request, runner, ", ".join(locations))
+        limit = self.text_memory_limit  # a trait: read once, not per job
+        parent = self._new_job(ids[0], request, runner, ", ".join(locations), limit)
         for child_id, location in zip(ids[1:], locations, strict=True):
-            self._new_job(child_id, request, runner, location, parent)
+            self._new_job(child_id, request, runner, location, limit, parent)
         if len(parent.child_jobs) > 1:
             parent.count_children()
         self._start_capture()
@@ -339,6 +340,7 @@ class JobManager(Configurable):
         request: StartRequest,
         runner: Backend,
         location: str,
+        memory_limit: int,
         parent: Job | None = None,
     ) -> Job:
         job = Job(
@@ -348,7 +350,7 @@ class JobManager(Configurable):
             command=request.command,
             location=location,
             parent=parent,
-            memory_limit=self.text_memory_limit,
+            memory_limit=memory_limit,
         )
         job.controller = self
         return job
@@ -366,14 +368,16 @@ class JobManager(Configurable):
             throttle = getattr(runner, "fan_out_throttle", lambda request: None)(request)
         request.items = {}
         parent_id = self.repository.reserve_ids(1)[0]
-        parent = self._new_job(parent_id, request, runner, items.where())
+        limit = self.text_memory_limit
+        parent = self._new_job(parent_id, request, runner, items.where(), limit)
         parent.count_children()  # from none: each child is counted as it is made
         self._start_capture()
 
         def make_child(index: int, item: Any, child_id: int | None = None) -> Job:
             if child_id is None:
                 (child_id,) = self.repository.reserve_ids(1)
-            child = self._new_job(child_id, request, runner, item_label(item, index), parent)
+            label = item_label(item, index)
+            child = self._new_job(child_id, request, runner, label, limit, parent)
             assert request.items is not None
             request.items[child_id] = item
             if timeout is not None:

@@ -52,8 +52,7 @@ class JobRepository:
     def add(self, parent: Job) -> None:
         with self._lock:
             self._parents[parent.id] = parent
-            for job in walk([parent]):
-                self._index(job)
+            self._index(parent)
 
     def add_child(self, child: Job) -> None:
         """A child made after its parent was added (a lazy fan-out's)."""
@@ -61,6 +60,7 @@ class JobRepository:
             self._index(child)
 
     def _index(self, job: Job) -> None:
+        """Index ``job`` and its children (walked here: a list of them costs each start)."""
         self._jobs[job.id] = job
         key = job.name.lower()
         named = self._by_name.get(key)
@@ -70,6 +70,8 @@ class JobRepository:
             named.append(job)
         else:
             self._by_name[key] = [named, job]
+        for child in job.child_jobs:
+            self._index(child)
 
     def discard(self, parent: Job) -> None:
         with self._lock:

@@ -186,7 +186,7 @@ def run(task: dict[str, Any]) -> Outcome:
         work = _OnTheEngine(task["work"], task["cwd"], task["kernel_cwd"], task.get("each"))
         try:
             with capture.job_context(job):  # type: ignore[arg-type]
-                run_work(job, work, lambda code: code())  # type: ignore[arg-type]
+                run_work(job, work, lambda run, job: run(job))  # type: ignore[arg-type]
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # over: a late stop is moot
         except JobStopped:  # the stop landed just as the work ended
             job.outcome = (JobState.STOPPED, None)

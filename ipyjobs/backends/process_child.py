@@ -105,10 +105,10 @@ class ChildProcess:
         state, reason = job.outcome
         self.flush(("done", state.value, pickled_reason(reason), usage_since(cpu_before)))
 
-    def _interruptible(self, code: Any) -> None:
+    def _interruptible(self, run: Any, job: Any) -> None:
         self.interruptible = True
         try:
-            code()
+            run(job)
         finally:
             self.interruptible = False
 
