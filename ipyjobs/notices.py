@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from . import capture
@@ -43,7 +44,10 @@ class TerminalNotices:
         self.prompt_showing = False
         self._queue: list[str] = []
         self._lock = threading.Lock()
-        self._noticed: set[tuple[int, object]] = set()  # ids: jobs stay collectable
+        # What was told, kept by the job itself (weakly): a removed job leaves nothing
+        # here, as it leaves nothing in the manager (ids kept for ever grew by one a job).
+        self._ended: weakref.WeakSet[Job] = weakref.WeakSet()
+        self._prompts_told: weakref.WeakKeyDictionary[Job, int] = weakref.WeakKeyDictionary()
         manager.start_listeners.append(self._watch)
         manager.child_listeners.append(self._watch_child)
         shell.events.register("pre_run_cell", self._cell_starts)
@@ -102,24 +106,29 @@ class TerminalNotices:
 
     def _changed(self, job: Job, previous: JobState, new: JobState) -> None:
         if new.finished:
-            self._notice((job.id, new), notice_text(job, new))
+            self._notice(job, notice_text(job, new))
 
     def _child_changed(self, child: Job, previous: JobState, new: JobState) -> None:
-        prompt = child.prompt
+        prompt, asked = child.prompt, child.asked
         if new is JobState.BLOCKED and prompt is not None and child.parent is not None:
-            text = notice_text(child.parent, new, prompt)
-            self._notice((child.id, child.asked), text)
+            self._notice(child, notice_text(child.parent, new, prompt), asked)
 
-    def _notice(self, key: tuple[int, object], text: str) -> None:
-        """Print a notice, once for each ``key`` (an end, or a child's Nth prompt: the
-        callback and the check in ``_watch`` may both see it)."""
+    def _notice(self, job: Job, text: str, prompt_number: int | None = None) -> None:
+        """Print a notice once: for a job's end, or for a child's Nth prompt (the callback
+        and the check in ``_watch`` may both see it). A prompt older than one told is
+        already answered: it is not told."""
         if not self.manager.notify:
             return
         app = self.app
         with self._lock:  # one decision with the prompt's start, which takes the queue
-            if key in self._noticed:
-                return
-            self._noticed.add(key)
+            if prompt_number is None:
+                if job in self._ended:
+                    return
+                self._ended.add(job)
+            else:
+                if self._prompts_told.get(job, 0) >= prompt_number:
+                    return
+                self._prompts_told[job] = prompt_number
             if self.prompt_showing and app is not None and app.is_running and app.loop:
                 app.loop.call_soon_threadsafe(self._print_above_prompt, text)
             else:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
+import weakref
 
 import pytest
 
@@ -166,3 +168,22 @@ def test_two_jobs_started_together_both_run_at_once(manager, monkeypatch):
     jobs = [ipyjobs.start_job(both.wait) for _ in range(2)]
     ipyjobs.wait_job(*jobs, timeout=10)
     assert [job.state for job in jobs] == [JobState.COMPLETED] * 2
+
+
+def test_a_removed_job_is_not_kept_alive_by_the_idle_worker_that_ran_it(manager):
+    # The first job a worker ran was kept by its thread's args, the last by its loop's
+    # locals, with their records, until the worker ran another or exited (30 s idle).
+    first = manager.start_job(int)
+    first.wait(10)
+    last = manager.start_job(int)
+    last.wait(10)
+    assert len(manager.backend("thread").pool.threads()) == 1  # one worker ran both
+    gone = [weakref.ref(first), weakref.ref(first.child_jobs[0]), weakref.ref(last)]
+    manager.remove_job(first, last)
+    del first, last
+
+    def all_gone() -> bool:
+        gc.collect()  # the worker may still be leaving the last job's frame
+        return all(ref() is None for ref in gone)
+
+    eventually(all_gone, timeout=5)

@@ -75,30 +75,23 @@ class _Worker:
         #: Its CPU time when it last went idle or ended a job's code: where the next job's
         #: CPU time counts from (a new thread's first job counts from the thread's start).
         self.cpu_started = 0.0
+        #: The task the worker is made for, until its thread takes it (not the thread's
+        #: ``args``: a thread keeps those while it runs, and with them a removed job).
+        self.first_task: _Task | None = first
         self.thread = threading.Thread(
             target=self._main,
-            args=(first,),
             name=f"ipyjobs-worker-{next(_worker_numbers)}",
             daemon=True,
         )
         # Started by the pool once it released its lock: the first job may end, and
         # ask the pool for the next, before start() returns.
 
-    def _main(self, task: _Task | None) -> None:
-        host = self.pool.host
+    def _main(self) -> None:
+        task, self.first_task = self.first_task, None
         self.pool._started()
         while True:
             while task is not None:
-                job, work = task
-                self.freed, self.next_task = False, None
-                try:
-                    with job_context(job):
-                        run_work(job, work, self._call, host, self._free)
-                except BaseException as error:  # ipyjobs' own bug: the worker carries on
-                    log.exception("ipyjobs: worker failed running %s", job.name)
-                    job.set_state(JobState.FAILED, error)
-                if not self.freed:  # stopped before it started, or the bug above
-                    self._free()
+                self._run(*task)
                 task = self.next_task
             if self.pool._closed:
                 return
@@ -113,6 +106,19 @@ class _Worker:
                 continue  # a task is on its way
             if task is None:
                 return
+
+    def _run(self, job: Job, work: Work) -> None:
+        """Run one task. In a frame of its own: an idle worker keeps no finished job
+        alive (a removed job's records and all were held until the next task)."""
+        self.freed, self.next_task = False, None
+        try:
+            with job_context(job):
+                run_work(job, work, self._call, self.pool.host, self._free)
+        except BaseException as error:  # ipyjobs' own bug: the worker carries on
+            log.exception("ipyjobs: worker failed running %s", job.name)
+            job.set_state(JobState.FAILED, error)
+        if not self.freed:  # stopped before it started, or the bug above
+            self._free()
 
     def _free(self) -> None:
         """The job's work is over (its final state is next): take the next waiting job,
