@@ -89,6 +89,18 @@ def test_stop_ends_the_detached_process(store_dir):
     assert parent.state == child.state == "Stopped"
 
 
+def test_the_stop_ladder_reaches_a_detached_job_that_ignores_sigint(manager, store_dir):
+    manager.stop_grace = 0.3
+    job = start(process_jobs.ignore_sigint_forever)
+    eventually(lambda: job.state is JobState.RUNNING, 30)
+    process = job_process(job)
+    started = time.monotonic()
+    ipyjobs.stop_job(job)
+    eventually(lambda: job.state is JobState.STOPPED, 10)
+    eventually(lambda: gone(process.pid), 10)
+    assert time.monotonic() - started < 3 * 0.3 + 1.5  # the file, INT, then TERM ended it
+
+
 def test_the_job_runs_on_when_the_manager_shuts_down(manager, store_dir, tmp_path):
     counter = tmp_path / "count"
     job = start(process_jobs.count_forever, str(counter))

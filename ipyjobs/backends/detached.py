@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import signal
 import threading
 import time
 import uuid
@@ -35,7 +34,7 @@ from ..spool import SpoolReader
 from ..state import JobState
 from ..store import JobStore, StoredJob, is_alive, this_process
 from . import detached_child
-from .process import ChildProcessExited
+from .process import ChildProcessExited, climb_stop_ladder, in_stop_thread
 from .shipping import pack_work, to_record
 
 if TYPE_CHECKING:
@@ -82,10 +81,13 @@ class _Followed:
     def alive(self) -> bool:
         return is_alive(self.pid, self.pid_start)
 
-    def signal(self, signum: int) -> None:
-        if self.alive():  # the pid is still the job's process: its start time matches
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signum)  # type: ignore[arg-type]
+    def signal(self, signum: int) -> bool:
+        """Signal the job's process; False if it is gone (nothing left to signal)."""
+        if not self.alive():  # the pid is still the job's process: its start time matches
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signum)  # type: ignore[arg-type]
+        return True
 
 
 class DetachedBackend:
@@ -311,22 +313,12 @@ class DetachedBackend:
     def stop(self, child: Job) -> None:
         followed = self._handle(child)
         if followed is not None:
-            threading.Thread(
-                target=self._escalate,
-                args=(followed,),
-                daemon=True,
-                name=f"ipyjobs-stop-{child.id}",
-            ).start()
+            in_stop_thread(child, self._escalate, followed)
 
     def _escalate(self, followed: _Followed) -> None:
         with contextlib.suppress(OSError):
             open(os.path.join(followed.folder, detached_child.STOP), "x").close()
-        grace = self.manager.stop_grace
-        for step in (None, signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
-            if step is not None:
-                followed.signal(step)
-            if followed.finished.wait(grace if step is not signal.SIGKILL else 5):
-                return
+        climb_stop_ladder(self.manager.stop_grace, followed.signal, followed.finished.wait)
 
     # -- attaching what earlier kernels left -------------------------------------------
     def attach(self, store: JobStore) -> list[Job]:

@@ -23,6 +23,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle
@@ -39,6 +40,26 @@ if TYPE_CHECKING:
     from ..job import Job
     from ..manager import JobManager
     from . import StartRequest
+
+
+def climb_stop_ladder(
+    grace: float, send: Callable[[int], bool], finished: Callable[[float], bool]
+) -> None:
+    """The stop ladder after the cooperative flag: ``grace`` seconds for the job to see
+    it, then SIGINT, SIGTERM and SIGKILL, each after the last one's grace (SIGKILL gets
+    5 s to take effect), until ``finished(timeout)`` says it ended. ``send(signum)``
+    returns False when the process no longer runs the job: the climb ends there."""
+    for step in (None, signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+        if step is not None and not send(step):
+            return
+        if finished(grace if step is not signal.SIGKILL else 5):
+            return
+
+
+def in_stop_thread(child: Job, climb: Callable[..., None], *args: Any) -> None:
+    """Run a stop's climb in a thread of its own: ``stop_job`` returns at once."""
+    name = f"ipyjobs-stop-{child.id}"
+    threading.Thread(target=climb, args=args, daemon=True, name=name).start()
 
 
 class ChildProcessExited(RuntimeError):
@@ -337,23 +358,14 @@ class ProcessBackend:
             lane = self._running.get(child.id)
             tag = None if lane is None else lane.tag
         if lane is not None:
-            threading.Thread(
-                target=self._escalate,
-                args=(lane, child, tag),
-                daemon=True,
-                name=f"ipyjobs-stop-{child.id}",
-            ).start()
+            in_stop_thread(child, self._escalate, lane, child, tag)
 
     def _escalate(self, lane: _Lane, job: Job, tag: int) -> None:
-        grace = self.manager.stop_grace
         lane.send(("stop", tag))
         if job.state is JobState.SUSPENDED or job.state is JobState.STOPPING:
             self._signal_job(lane, job, signal.SIGCONT)
-        for step in (None, signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
-            if step is not None and not self._signal_job(lane, job, step):
-                return  # it ended: the lane has moved on
-            if job.wait_until_finished(grace if step is not signal.SIGKILL else 5):
-                return
+        send = functools.partial(self._signal_job, lane, job)  # False: the lane moved on
+        climb_stop_ladder(self.manager.stop_grace, send, job.wait_until_finished)
 
     def _signal_job(self, lane: _Lane, job: Job, signum: int) -> bool:
         """Signal the lane's process if it still runs ``job``. A signal that ends the
