@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import queue
+import signal
 import time
 from typing import Any
 
@@ -56,6 +58,14 @@ class Kernel:
             for m in self.messages
             if m["msg_type"] == "execute_result" and m["parent_header"].get("msg_id") == msg_id
         ]
+
+    def kill(self) -> int:
+        """SIGKILL the kernel's process and reap it (a killed child left unwaited stays a
+        zombie of the test process); returns its pid."""
+        process = self.manager.provisioner.process
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(30)
+        return process.pid
 
     def shutdown(self) -> None:
         self.client.stop_channels()

@@ -168,12 +168,12 @@ def test_the_job_outlives_its_kernel_and_keeps_recording(tmp_path, end):
         child = store.jobs()[1]
         spool = os.path.join(child.spool, "records")
         eventually(lambda: os.path.getsize(spool) > 0, 30)
-        kernel_pid = kernel.manager.provisioner.process.pid
         if end == "SIGKILL":
-            os.kill(kernel_pid, signal.SIGKILL)
+            kernel.kill()
         else:
+            kernel_pid = kernel.manager.provisioner.process.pid
             kernel.shutdown()
-        eventually(lambda: gone(kernel_pid), 30)
+            eventually(lambda: gone(kernel_pid), 30)
         size = os.path.getsize(spool)
         eventually(lambda: os.path.getsize(spool) > size + 100, 10)  # it still records
         assert is_alive(child.pid, child.pid_start)

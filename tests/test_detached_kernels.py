@@ -5,15 +5,13 @@ alone (another live kernel lists it read-only), and numbers its own jobs after t
 from __future__ import annotations
 
 import json
-import os
-import signal
 
 import pytest
 
 from ipyjobs.store import JobStore, is_alive
 from tests.conftest import eventually
 from tests.kernel import Kernel
-from tests.test_detached import gone, kill_stored_jobs
+from tests.test_detached import kill_stored_jobs
 
 SETUP = "%config JobManager.store_dir = {store!r}\n%load_ext ipyjobs\nimport json, ipyjobs"
 JOB = """
@@ -76,8 +74,7 @@ def test_a_new_kernel_takes_up_a_detached_job_where_the_killed_one_left_it(kerne
         early = value(first, "[r.value for r in job.receive(raw=True)]")
         assert "".join(early) == "".join(f"early {i}\n" for i in range(5))
         ids = value(first, "[job.id, job.child_jobs[0].id]")
-        os.kill(first.manager.provisioner.process.pid, signal.SIGKILL)
-        eventually(lambda: gone(first.manager.provisioner.process.pid), 30)
+        first.kill()
 
         second = kernels()
         run(second, SETUP.format(store=store_dir))

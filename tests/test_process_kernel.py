@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-
 import psutil
 
 from tests.conftest import eventually
@@ -50,7 +47,7 @@ def test_a_killed_kernel_leaves_no_job_process_for_long():
     kernel = Kernel()
     try:
         pids = start_jobs(kernel)
-        os.kill(kernel.manager.provisioner.process.pid, signal.SIGKILL)
+        kernel.kill()
         eventually(lambda: not alive(pids), 5)  # each child sees its pipe close
     finally:
         kernel.client.stop_channels()
