@@ -617,6 +617,7 @@ class JobManager(Configurable):
 
     def _for_children(self, refs: tuple, verb: str, action: Callable[[Job], None]) -> list[Job]:
         jobs = self._require(refs, verb)
+        self.refuse_held_elsewhere(jobs, verb)
         for job in jobs:
             for child in walk([job]):
                 if not child.child_jobs and not child.finished and child.runner is not None:

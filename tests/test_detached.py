@@ -114,6 +114,63 @@ def test_the_job_runs_on_when_the_manager_shuts_down(manager, store_dir, tmp_pat
     process.kill()
 
 
+def stored_states(store_dir) -> list[str]:
+    return [row.state for row in JobStore(str(store_dir)).jobs()]
+
+
+def test_a_detached_job_is_suspended_and_resumed_and_the_store_says_so(
+    manager, store_dir, tmp_path
+):
+    counter = tmp_path / "count"
+    job = start(process_jobs.count_forever, str(counter))
+    eventually(lambda: job.state is JobState.RUNNING, 30)
+    process = job_process(job)
+    ipyjobs.suspend_job(job)  # returns once the process is seen stopped
+    assert job.state is job.child_jobs[0].state is JobState.SUSPENDED
+    assert process.status() == psutil.STATUS_STOPPED
+    assert stored_states(store_dir) == ["Suspended", "Suspended"]
+    ipyjobs.resume_job(job)
+    assert job.state is JobState.RUNNING and process.status() != psutil.STATUS_STOPPED
+    assert stored_states(store_dir) == ["Running", "Running"]
+    before = int(counter.read_text() or 0)
+    eventually(lambda: int(counter.read_text() or 0) > before + 3, 10)  # it runs on
+
+
+def test_a_suspended_detached_job_stays_suspended_for_the_next_kernel_and_stops(manager, store_dir):
+    job = start(process_jobs.sleep_long, name="paused")
+    eventually(lambda: job.state is JobState.RUNNING, 30)
+    process = job_process(job)
+    ipyjobs.suspend_job(job)
+    manager.shutdown()  # the kernel goes; the process stays stopped
+    later = ipyjobs.JobManager(store_dir=str(store_dir), stop_grace=1.0)  # the next kernel
+    try:
+        (attached,) = later.attach_detached()
+        assert attached.state is JobState.SUSPENDED  # not Running: its process is stopped
+        assert process.status() == psutil.STATUS_STOPPED
+        started = time.monotonic()
+        later.stop_job(attached)  # continued first: a stopped process sees no stop
+        eventually(lambda: attached.state is JobState.STOPPED, 10)
+        eventually(lambda: gone(process.pid), 10)
+        # SIGINT ended it after one grace; a process left stopped ends only by SIGKILL,
+        # after three.
+        assert time.monotonic() - started < 1.0 + 1.5
+        assert stored_states(store_dir) == ["Stopped", "Stopped"]
+    finally:
+        later.shutdown()
+
+
+def test_suspending_a_detached_job_that_is_not_running_is_one_clear_error(manager, store_dir):
+    job = start(process_jobs.sleep_long)
+    eventually(lambda: job.state is JobState.RUNNING, 30)
+    ipyjobs.suspend_job(job)
+    with pytest.raises(ipyjobs.JobStateError, match="not running, so it cannot be suspended"):
+        ipyjobs.suspend_job(job)
+    ipyjobs.resume_job(job)
+    with pytest.raises(ipyjobs.JobStateError, match="is not suspended"):
+        ipyjobs.resume_job(job)
+    assert job.state is JobState.RUNNING
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [

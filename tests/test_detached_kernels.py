@@ -86,9 +86,10 @@ def test_a_new_kernel_takes_up_a_detached_job_where_the_killed_one_left_it(kerne
 
         third = kernels()  # a second live kernel of the same scope: read-only
         run(third, SETUP.format(store=store_dir))
-        refused = third.execute("%job_stop train")
-        assert refused["content"]["status"] == "error"
-        assert "another kernel" in refused["content"]["evalue"]
+        for verb in ("stop", "suspend"):
+            refused = third.execute(f"%job_{verb} train")
+            assert refused["content"]["status"] == "error"
+            assert f"cannot {verb} train: another kernel" in refused["content"]["evalue"]
         assert value(third, "ipyjobs.get_job('train')[0].state.value") in (
             "Running",
             "Disconnected",

@@ -8,9 +8,11 @@ job's pipe would: live widgets, partial receives and ``has_more_data`` work unch
 When the manager shuts down (the kernel exits or restarts) it stops following and lets
 the job run; the store keeps its row, pid and spool.
 
-A stop writes the stop file (the job's ``check_stop()`` sees it), then climbs SIGINT,
-SIGTERM, SIGKILL, each sent only after the pid's start time was checked: never to a
-process that reused the pid.
+A stop writes the stop file (the job's ``check_stop()`` sees it), continues a suspended
+process, then climbs SIGINT, SIGTERM, SIGKILL, each sent only after the pid's start time
+was checked: never to a process that reused the pid. Suspend and resume are SIGSTOP and
+SIGCONT, as for any process job; the store keeps ``Suspended``, and a kernel attaching
+later sees the process stopped, so the job stays Suspended across kernels.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import signal
 import threading
 import time
 import uuid
@@ -34,7 +37,13 @@ from ..spool import SpoolReader
 from ..state import JobState
 from ..store import JobStore, StoredJob, is_alive, this_process
 from . import detached_child
-from .process import ChildProcessExited, climb_stop_ladder, in_stop_thread
+from .process import (
+    ChildProcessExited,
+    climb_stop_ladder,
+    in_stop_thread,
+    process_stopped,
+    wait_for_status,
+)
 from .shipping import pack_work, to_record
 
 if TYPE_CHECKING:
@@ -210,7 +219,7 @@ class DetachedBackend:
                 self._end(followed, store, *done)
                 return
             if job.state is JobState.DISCONNECTED and followed.alive():
-                self._set(followed, store, JobState.RUNNING)  # attached, and it runs
+                self._set(followed, store, self._live_state(followed))  # attached, it runs
             if messages or followed.alive() or followed.pid is None:
                 quiet_since = None
             elif quiet_since is None:
@@ -254,7 +263,7 @@ class DetachedBackend:
                 self._sample(followed)
             elif kind == "running":
                 if job.state in (JobState.NOT_STARTED, JobState.DISCONNECTED):
-                    self._set(followed, store, JobState.RUNNING)
+                    self._set(followed, store, self._live_state(followed))
             elif kind == "items":
                 job.records.pending.extend(to_record(job, item) for item in message[1])
                 job.records.collect()
@@ -269,10 +278,26 @@ class DetachedBackend:
                 return state, reason
         return None
 
-    def _set(self, followed: _Followed, store: JobStore, state: JobState) -> None:
+    def _set(
+        self,
+        followed: _Followed,
+        store: JobStore,
+        state: JobState,
+        only_from: tuple[JobState, ...] | None = None,
+    ) -> None:
+        if only_from is not None and followed.job.state not in only_from:
+            return
         if followed.holding:
             self._record_state(store, followed.job, state)
-        followed.job.set_state(state)
+        followed.job.set_state(state, only_from=only_from)
+
+    @staticmethod
+    def _live_state(followed: _Followed) -> JobState:
+        """Running, or Suspended when its process is stopped: suspended, maybe by an
+        earlier kernel (a stopped process still says it runs in its spool)."""
+        pid = followed.pid
+        stopped = pid is not None and followed.alive() and process_stopped(pid)
+        return JobState.SUSPENDED if stopped else JobState.RUNNING
 
     def _end(self, followed: _Followed, store: JobStore, state: JobState, reason: Any) -> None:
         job = followed.job
@@ -318,6 +343,7 @@ class DetachedBackend:
     def _escalate(self, followed: _Followed) -> None:
         with contextlib.suppress(OSError):
             open(os.path.join(followed.folder, detached_child.STOP), "x").close()
+        followed.signal(signal.SIGCONT)  # a suspended process sees neither file nor signal
         climb_stop_ladder(self.manager.stop_grace, followed.signal, followed.finished.wait)
 
     # -- attaching what earlier kernels left -------------------------------------------
@@ -370,7 +396,7 @@ class DetachedBackend:
                 self._end(followed, store, *done)
                 continue
             if followed.alive():
-                self._set(followed, store, JobState.RUNNING)
+                self._set(followed, store, self._live_state(followed))
             self._in_background(self._follow, followed, store)
         return attached
 
@@ -401,9 +427,31 @@ class DetachedBackend:
                 return
 
     def suspend(self, child: Job) -> None:
-        raise JobStateError(f"{child.name} is a detached job: it cannot be suspended")
+        """SIGSTOP to the job's process, Suspended once it is seen stopped (as for a
+        process job); the store says Suspended too."""
+        followed = self._handle(child)
+        store = self._store
+        running = followed is not None and followed.pid is not None and store is not None
+        if not running or not child.set_state(JobState.SUSPENDING, only_from=[JobState.RUNNING]):
+            raise JobStateError(f"{child.name} is not running, so it cannot be suspended")
+        assert followed is not None and followed.pid is not None and store is not None
+        if followed.signal(signal.SIGSTOP) and self._seen(followed, stopped=True):
+            self._set(followed, store, JobState.SUSPENDED, only_from=(JobState.SUSPENDING,))
 
-    resume = suspend
+    def resume(self, child: Job) -> None:
+        followed = self._handle(child)
+        store = self._store
+        suspended = (JobState.SUSPENDED, JobState.SUSPENDING)
+        if followed is None or store is None or child.state not in suspended:
+            raise JobStateError(f"{child.name} is not suspended")
+        if followed.signal(signal.SIGCONT) and self._seen(followed, stopped=False):
+            self._set(followed, store, JobState.RUNNING, only_from=suspended)
+
+    @staticmethod
+    def _seen(followed: _Followed, *, stopped: bool) -> bool:
+        pid = followed.pid
+        assert pid is not None
+        return wait_for_status(pid, followed.job, lambda: not followed.alive(), stopped=stopped)
 
     def shutdown(self) -> None:
         """Stop following: the detached jobs run on, and the store lets another kernel

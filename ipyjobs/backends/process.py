@@ -101,15 +101,15 @@ def process_stopped(pid: int) -> bool | None:
         return None
 
 
-def _wait_for_status(lane: _Lane, job: Job, *, stopped: bool) -> bool:
-    """Wait until the job's process is (or is no longer) stopped; False if the job ended
-    or it could not be seen within ``CONFIRM_TIMEOUT``. Where the state cannot be read
-    at all, the signal is taken as done."""
+def wait_for_status(pid: int, job: Job, gone: Callable[[], bool], *, stopped: bool) -> bool:
+    """Wait until the job's process ``pid`` is (or is no longer) stopped; False if the
+    job ended or it could not be seen within ``CONFIRM_TIMEOUT``. Where the state cannot
+    be read at all, the signal is taken as done unless the process is ``gone()``."""
     deadline = time.monotonic() + CONFIRM_TIMEOUT
     while not job.finished and time.monotonic() < deadline:
-        seen = process_stopped(lane.process.pid)
+        seen = process_stopped(pid)
         if seen is None:
-            return not lane.gone.is_set()
+            return not gone()
         if seen is stopped:
             return True
         time.sleep(0.001)  # no event says a process other than a child of ours stopped
@@ -402,7 +402,7 @@ class ProcessBackend:
                 return  # it ended meanwhile
             lane.signal_stopped = True
         self._signal(lane, signal.SIGSTOP)
-        if _wait_for_status(lane, child, stopped=True):
+        if wait_for_status(lane.process.pid, child, lane.gone.is_set, stopped=True):
             child.set_state(JobState.SUSPENDED, only_from=[JobState.SUSPENDING])
 
     def resume(self, child: Job) -> None:
@@ -411,7 +411,7 @@ class ProcessBackend:
             raise JobStateError(f"{child.name} is not suspended")
         lane.signal_stopped = False
         self._signal(lane, signal.SIGCONT)
-        if _wait_for_status(lane, child, stopped=False):
+        if wait_for_status(lane.process.pid, child, lane.gone.is_set, stopped=False):
             child.set_state(JobState.RUNNING, only_from=[JobState.SUSPENDED, JobState.SUSPENDING])
 
     def shutdown(self) -> None:
