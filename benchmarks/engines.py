@@ -26,9 +26,9 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 
 import ipyparallel
+from rounds import in_turn
 
 import ipyjobs
 
@@ -36,16 +36,6 @@ ROUNDS = 40
 BATCH = 200
 BATCH_ROUNDS = 5
 LINES = 100_000
-
-
-def in_turn(rounds: int, *measures: Callable[[], float]) -> list[list[float]]:
-    """Each measure's results over ``rounds`` rounds, the measures taken in turn within a
-    round, so that a slow spell of this shared machine falls on all of them alike."""
-    results: list[list[float]] = [[] for _ in measures]
-    for _ in range(rounds):
-        for result, measure in zip(results, measures, strict=True):
-            result.append(measure())
-    return results
 
 
 def nothing() -> None:
