@@ -239,6 +239,7 @@ class RecordBuffer:
         "_spill_end",
         "_stdout",
         "_tail",
+        "_tail_chars",
         "_text_in_memory",
         "job",
         "memory_limit",
@@ -262,14 +263,16 @@ class RecordBuffer:
     def _add_to_tail(self, stream: Stream, text: str) -> None:
         limit = self.tail_limit
         if len(text) >= limit:
-            self._tail = [(stream, text[-limit:])]
+            self._tail, self._tail_chars = [(stream, text[-limit:])], limit
             return
         runs = self._tail if isinstance(self._tail, list) else []
         if runs and runs[-1][0] is stream:
             runs[-1] = (stream, runs[-1][1] + text)
         else:
             runs.append((stream, text))
-        excess = sum(len(t) for _, t in runs) - limit
+        # Counted as it goes: stdout and stderr taking turns make thousands of runs.
+        excess = self._tail_chars + len(text) - limit
+        self._tail_chars = min(self._tail_chars + len(text), limit)
         while excess > 0:
             first_stream, first = runs[0]
             if len(first) <= excess:
@@ -296,6 +299,7 @@ class RecordBuffer:
         # (stream, text) runs, so stderr shows as stderr. Empty (a shared tuple) until
         # there is text.
         self._tail: list[tuple[Stream, str]] | tuple[()] = ()
+        self._tail_chars = 0  # the length of ``tail``
         #: How many warnings, displays and errors the job recorded, received or not (for
         #: live views, which show only text); None until there is one.
         self.noted: dict[Stream, int] | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from ipyjobs import Job, Stream
+from ipyjobs.records import RecordBuffer
 
 
 def make_job(limit: int = 1 << 20) -> Job:
@@ -115,3 +116,25 @@ def test_a_record_added_is_the_frozen_record_the_dataclass_would_make():
     assert record == Record(Stream.WARNING, "careful", job, job.location, record.time, "careful\n")
     with pytest.raises(dataclasses.FrozenInstanceError):
         record.value = "changed"  # type: ignore[misc]
+
+
+def test_the_tail_keeps_the_last_characters_with_their_streams(monkeypatch):
+    monkeypatch.setattr(RecordBuffer, "tail_limit", 10)
+    records = make_job().records
+    written = []
+    for i in range(300):  # stdout and stderr taking turns: a run each
+        stream = Stream.STDOUT if i % 2 else Stream.STDERR
+        text = str(i % 10) * (1 + i % 3)
+        records.pending.append((stream, text))  # as the job's writes arrive
+        records.collect()
+        written.append((stream, text))
+        expected = "".join(t for _, t in written)[-10:]
+        assert records.tail == expected
+    assert "".join(t for _, t in records.tail_runs()) == expected
+    assert [s for s, _ in records.tail_runs()][-1] is written[-1][0]
+    records.pending.append("x" * 25)  # longer than the tail on its own
+    records.collect()
+    assert records.tail_runs() == [(Stream.STDOUT, "x" * 10)]
+    records.pending.append((Stream.STDERR, "yz"))
+    records.collect()
+    assert records.tail == "x" * 8 + "yz"
