@@ -16,17 +16,26 @@ from tests.conftest import eventually
 
 @pytest.fixture
 def fake_stdout(manager):
-    """A known object as the 'real' stdout under the router, restored after the test."""
-    saved = sys.stdout
-    sys.stdout = io.StringIO()
+    """Call it to make a known object the 'real' stdout under the router, restored after
+    the test. Called in the test itself: pytest's own capture (without ``-s``) puts its
+    stdout back between a fixture's setup and the test."""
+    saved: list = []
+
+    def install() -> io.StringIO:
+        saved.append(sys.stdout)
+        sys.stdout = io.StringIO()
+        return sys.stdout
+
     try:
-        yield sys.stdout
+        yield install
     finally:
         manager.shutdown()
-        sys.stdout = saved
+        if saved:
+            sys.stdout = saved[0]
 
 
 def test_fifty_concurrent_jobs_each_receive_exactly_their_lines(manager, fake_stdout):
+    fake = fake_stdout()
     barrier = threading.Barrier(50, timeout=20)
 
     def talk(n):
@@ -41,7 +50,7 @@ def test_fifty_concurrent_jobs_each_receive_exactly_their_lines(manager, fake_st
     for n, job in enumerate(jobs):
         text = "".join(r.value for r in job.receive(raw=True) if r.stream is Stream.STDOUT)
         assert text == "".join(f"job {n} line {i}\n" for i in range(2000))
-    real = fake_stdout.getvalue()
+    real = fake.getvalue()
     assert real == "main thread line\n" * 200  # no job line leaked, no main line lost
 
 
@@ -49,6 +58,7 @@ def test_stderr_warnings_and_logging_are_captured(manager, fake_stdout):
     import logging
     import warnings
 
+    fake_stdout()
     ipyjobs.start_job(len, "").wait(5)  # the router is in place from the first job on
     handler = logging.StreamHandler()  # made now, it writes to the routed sys.stderr
     logger = logging.getLogger("ipyjobs-test")
@@ -98,6 +108,7 @@ def test_router_passes_other_attributes_through(manager, fake_stdout):
         def set_parent(self, parent):
             self.parent = parent
 
+    fake_stdout()  # put back afterwards
     kernel_stream = KernelStream()
     sys.stdout = kernel_stream
     ipyjobs.start_job(print, "x").wait(5)
@@ -119,6 +130,8 @@ def test_non_text_writes_are_refused_like_a_text_stream(manager):
 
 
 def test_threads_started_with_the_helper_inherit_capture(manager, fake_stdout):
+    fake = fake_stdout()
+
     def parent_job():
         helper = ipyjobs.start_thread(print, "from helper")
         helper.join()
@@ -129,7 +142,7 @@ def test_threads_started_with_the_helper_inherit_capture(manager, fake_stdout):
     job = ipyjobs.start_job(parent_job)
     job.wait(5)
     assert [r.value for r in job.receive(raw=True)] == ["from helper\n"]
-    assert fake_stdout.getvalue() == "from plain thread\n"  # documented: not inherited
+    assert fake.getvalue() == "from plain thread\n"  # documented: not inherited
 
 
 def test_fd_level_writes_are_not_captured_as_documented(manager, capfd):
@@ -217,6 +230,7 @@ def test_a_patched_stdout_write_sees_writes_outside_jobs_only(manager, fake_stdo
     """IPython 9 tees each cell's output into its history by setting sys.stdout.write;
     the patch sees what the cell writes, not what jobs write, and setting back what was
     read takes it out."""
+    fake = fake_stdout()
     capture.install()
     router = sys.stdout
     teed = []
@@ -235,7 +249,7 @@ def test_a_patched_stdout_write_sees_writes_outside_jobs_only(manager, fake_stdo
         router.write = original
     print("after")
     assert teed == ["in the cell", "\n"]
-    assert fake_stdout.getvalue() == "in the cell\nafter\n"
+    assert fake.getvalue() == "in the cell\nafter\n"
     assert [r.value for r in job.receive(raw=True)] == ["in the job\n"]
 
 
