@@ -330,9 +330,13 @@ class JobManager(Configurable):
             self.request_stop(parent)
             self.repository.discard(parent)
             raise
+        self._started(parent)
+        return parent
+
+    def _started(self, parent: Job) -> None:
+        """Tell the start listeners (terminal notices, the live jobs table) of a listed job."""
         for listener in list(self.start_listeners):
             listener(parent)
-        return parent
 
     def _new_job(
         self,
@@ -461,8 +465,7 @@ class JobManager(Configurable):
         for job in walk([parent]):
             job.controller = self
         self.repository.add(parent)
-        for listener in list(self.start_listeners):
-            listener(parent)
+        self._started(parent)
 
     def job_store(self) -> JobStore:
         """The job store, opened on first use (and old finished jobs pruned then); a
