@@ -429,18 +429,19 @@ class DetachedBackend:
     def suspend(self, child: Job) -> None:
         """SIGSTOP to the job's process, Suspended once it is seen stopped (as for a
         process job); the store says Suspended too."""
-        followed = self._handle(child)
-        store = self._store
-        running = followed is not None and followed.pid is not None and store is not None
-        if not running or not child.set_state(JobState.SUSPENDING, only_from=[JobState.RUNNING]):
+        followed, store = self._handle(child), self._store
+        if (
+            followed is None
+            or followed.pid is None
+            or store is None
+            or not child.set_state(JobState.SUSPENDING, only_from=[JobState.RUNNING])
+        ):
             raise JobStateError(f"{child.name} is not running, so it cannot be suspended")
-        assert followed is not None and followed.pid is not None and store is not None
         if followed.signal(signal.SIGSTOP) and self._seen(followed, stopped=True):
             self._set(followed, store, JobState.SUSPENDED, only_from=(JobState.SUSPENDING,))
 
     def resume(self, child: Job) -> None:
-        followed = self._handle(child)
-        store = self._store
+        followed, store = self._handle(child), self._store
         suspended = (JobState.SUSPENDED, JobState.SUSPENDING)
         if followed is None or store is None or child.state not in suspended:
             raise JobStateError(f"{child.name} is not suspended")
