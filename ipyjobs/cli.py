@@ -5,6 +5,8 @@ no kernel, with the magics' tables and refs.
     ipyjobs receive [--keep] REF  print what the job produced since it was last received
     ipyjobs wait REF              wait until it ends
     ipyjobs stop REF              stop it
+    ipyjobs suspend REF           suspend it (SIGSTOP), until resumed
+    ipyjobs resume REF            let it run on
     ipyjobs remove REF            forget it, with its spool
 
 The scope is ``JPY_SESSION_NAME`` when set, else the working directory, as in a kernel;
@@ -22,16 +24,22 @@ from collections.abc import Sequence
 from .errors import JobError
 from .formatting import COLUMNS, job_row, one_line, text_table
 from .host import PLAIN
+from .resources import process_stopped
 from .store import JobStore, StoredJob, holder_alive, is_alive
 
 
 def _state(row: StoredJob) -> str:
     """The state a listing shows: a running job no live kernel holds is Disconnected (or
-    Failed, if its process is gone: the next kernel to attach it says how)."""
+    Failed, if its process is gone: the next kernel to attach it says how); one whose
+    process is stopped is Suspended, as the next kernel finds it, since it waits for a
+    resume, not for a kernel."""
     if row.state in ("Completed", "Failed", "Stopped") or holder_alive(row.holder):
         return row.state
-    alive = row.pid is None or is_alive(row.pid, row.pid_start)
-    return "Disconnected" if alive else "Failed"
+    if row.pid is None:
+        return "Disconnected"
+    if not is_alive(row.pid, row.pid_start):
+        return "Failed"
+    return "Suspended" if process_stopped(row.pid) else "Disconnected"
 
 
 def _has_more_data(row: StoredJob) -> bool:
@@ -73,6 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, text in (
         ("wait", "wait until a job ends"),
         ("stop", "stop a job"),
+        ("suspend", "suspend a job until it is resumed"),
+        ("resume", "let a suspended job run on"),
         ("remove", "forget a job, with its spool"),
     ):
         commands.add_parser(name, help=text).add_argument("ref")
@@ -100,8 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             elif args.command == "wait":
                 manager.wait_job(ref)
                 print(text_table(COLUMNS, [job_row(job) for job in manager.get_job(ref)]))
-            elif args.command == "stop":
-                manager.stop_job(ref)
+            elif args.command in ("stop", "suspend", "resume"):
+                getattr(manager, f"{args.command}_job")(ref)
                 print(text_table(COLUMNS, [job_row(job) for job in manager.get_job(ref)]))
             else:
                 manager.remove_job(ref)

@@ -159,3 +159,25 @@ class ResourceSampler:
             self._lock.notify_all()
         if thread is not None and thread is not threading.current_thread():
             thread.join(5)
+
+
+def process_stopped(pid: int) -> bool | None:
+    """True if the process is stopped by a signal (``/proc`` state T, or psutil's), False
+    if it is not, None if it cannot be told (gone, or no way to look)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            state = stat.read().rpartition(b")")[2].split()[0]  # after "pid (comm)"
+        return state in (b"T", b"t")
+    except FileNotFoundError:
+        if os.path.isdir("/proc/self"):
+            return None  # a Linux without that pid: it is gone
+    except (OSError, IndexError):
+        return None
+    try:
+        import psutil
+    except ImportError:
+        return None
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_STOPPED
+    except psutil.Error:
+        return None

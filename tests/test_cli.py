@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 
 import ipyjobs
@@ -88,3 +89,21 @@ def test_python_m_ipyjobs_is_the_same_command(tmp_path):
     )
     assert done.returncode == 0 and done.stdout.strip() == "No jobs."
     assert JobState.DISCONNECTED == "Disconnected"
+
+
+def test_suspend_and_resume_from_a_shell_and_the_listing_says_suspended(left_running):
+    store, gate, job = left_running
+    child = JobStore(store).get(str(job.child_jobs[0].instance_id))
+    assert "Suspended" in cli(store, "suspend", "fit").stdout
+    process = psutil.Process(child.pid)
+    assert process.status() == psutil.STATUS_STOPPED
+    # No kernel holds it, but it waits for a resume, not for a kernel: not Disconnected.
+    assert cli(store, "list").stdout.splitlines()[2].split()[3] == "Suspended"
+    assert "Running" in cli(store, "resume", "fit").stdout
+    assert process.status() != psutil.STATUS_STOPPED
+    assert cli(store, "list").stdout.splitlines()[2].split()[3] == "Disconnected"
+    not_suspended = cli(store, "resume", "fit", check=False)
+    assert not_suspended.returncode == 1
+    assert not_suspended.stderr.strip() == f"ipyjobs: {job.child_jobs[0].name} is not suspended"
+    open(gate, "w").close()
+    assert "Completed" in cli(store, "wait", "fit").stdout

@@ -32,7 +32,7 @@ import cloudpickle
 from ..errors import JobArgumentError, JobStateError
 from ..execution import frame_name
 from ..records import Stream
-from ..resources import process_usage
+from ..resources import process_stopped, process_usage
 from ..spool import SpoolReader
 from ..state import JobState
 from ..store import JobStore, StoredJob, is_alive, this_process
@@ -41,7 +41,6 @@ from .process import (
     ChildProcessExited,
     climb_stop_ladder,
     in_stop_thread,
-    process_stopped,
     wait_for_status,
 )
 from .shipping import pack_work, to_record

@@ -31,7 +31,7 @@ import cloudpickle
 from ..errors import JobArgumentError, JobStateError
 from ..execution import frame_name
 from ..records import Stream
-from ..resources import Sample, process_usage
+from ..resources import Sample, process_stopped, process_usage
 from ..state import JobState
 from . import forkserver, process_child
 from .shipping import pack_work, to_record
@@ -77,28 +77,6 @@ IDLE_LANES = "idle lanes"
 
 #: How long a suspend or resume waits to see the process stopped or running again.
 CONFIRM_TIMEOUT = 5.0
-
-
-def process_stopped(pid: int) -> bool | None:
-    """True if the process is stopped by a signal (``/proc`` state T, or psutil's), False
-    if it is not, None if it cannot be told (gone, or no way to look)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            state = stat.read().rpartition(b")")[2].split()[0]  # after "pid (comm)"
-        return state in (b"T", b"t")
-    except FileNotFoundError:
-        if os.path.isdir("/proc/self"):
-            return None  # a Linux without that pid: it is gone
-    except (OSError, IndexError):
-        return None
-    try:
-        import psutil
-    except ImportError:
-        return None
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_STOPPED
-    except psutil.Error:
-        return None
 
 
 def wait_for_status(pid: int, job: Job, gone: Callable[[], bool], *, stopped: bool) -> bool:
