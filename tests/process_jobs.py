@@ -42,12 +42,24 @@ def unpicklable_output() -> threading.Lock:
 
 
 def count_forever(path: str) -> None:
+    """Count in the file at ``path``, replaced whole each time: a reader never sees it
+    half written (read it with ``read_count``)."""
     n = 0
     while True:
         n += 1
-        with open(path, "w") as f:
+        with open(path + ".new", "w") as f:
             f.write(str(n))
+        os.replace(path + ".new", path)
         time.sleep(0.02)
+
+
+def read_count(path: object) -> int:
+    """What ``count_forever`` counted so far (0 before its first count)."""
+    try:
+        with open(str(path)) as f:
+            return int(f.read())
+    except FileNotFoundError:
+        return 0
 
 
 def exhaust_memory() -> None:

@@ -107,8 +107,8 @@ def test_the_job_runs_on_when_the_manager_shuts_down(manager, store_dir, tmp_pat
     eventually(lambda: job.state is JobState.RUNNING, 30)
     process = job_process(job)
     manager.shutdown()  # what unloading or a kernel restart does
-    before = int(counter.read_text() or 0)
-    eventually(lambda: counter.read_text() and int(counter.read_text()) > before + 5, 10)
+    before = process_jobs.read_count(counter)
+    eventually(lambda: process_jobs.read_count(counter) > before + 5, 10)
     parent = JobStore(str(store_dir)).jobs()[0]
     assert parent.state == "Running" and parent.holder is None  # nobody holds it now
     process.kill()
@@ -132,8 +132,8 @@ def test_a_detached_job_is_suspended_and_resumed_and_the_store_says_so(
     ipyjobs.resume_job(job)
     assert job.state is JobState.RUNNING and process.status() != psutil.STATUS_STOPPED
     assert stored_states(store_dir) == ["Running", "Running"]
-    before = int(counter.read_text() or 0)
-    eventually(lambda: int(counter.read_text() or 0) > before + 3, 10)  # it runs on
+    before = process_jobs.read_count(counter)
+    eventually(lambda: process_jobs.read_count(counter) > before + 3, 10)  # it runs on
 
 
 def test_a_suspended_detached_job_stays_suspended_for_the_next_kernel_and_stops(manager, store_dir):

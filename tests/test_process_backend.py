@@ -133,7 +133,7 @@ def ipyjobs_pid(job) -> int:
 def test_suspend_and_resume(manager, tmp_path):
     counter = tmp_path / "count"
     job = start(process_jobs.count_forever, str(counter))
-    eventually(lambda: counter.exists() and counter.read_text())
+    eventually(lambda: process_jobs.read_count(counter) > 0)
     states = []
     job.add_state_callback(lambda j, previous, new: states.append(new))
     ipyjobs.suspend_job(job)
@@ -143,13 +143,13 @@ def test_suspend_and_resume(manager, tmp_path):
     assert psutil.Process(ipyjobs_pid(job)).status() == psutil.STATUS_STOPPED
     assert states == [JobState.SUSPENDING, JobState.SUSPENDED]
     assert ipyjobs.wait_job(job, timeout=5) == [job]  # Wait-Job returns on Suspended
-    frozen = counter.read_text()
+    frozen = process_jobs.read_count(counter)
     time.sleep(0.3)  # (checking that nothing happens takes time by nature)
-    assert counter.read_text() == frozen
+    assert process_jobs.read_count(counter) == frozen
     ipyjobs.resume_job(job)
     assert job.state is JobState.RUNNING
     assert psutil.Process(ipyjobs_pid(job)).status() != psutil.STATUS_STOPPED
-    eventually(lambda: counter.read_text() != frozen)
+    eventually(lambda: process_jobs.read_count(counter) > frozen)
     ipyjobs.stop_job(job)
     assert job.state is JobState.STOPPED
 
