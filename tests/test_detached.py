@@ -101,6 +101,15 @@ def test_the_stop_ladder_reaches_a_detached_job_that_ignores_sigint(manager, sto
     assert time.monotonic() - started < 3 * 0.3 + 1.5  # the file, INT, then TERM ended it
 
 
+def test_a_detached_job_stopped_while_it_starts_is_stopped_when_it_runs(manager, store_dir):
+    manager.stop_grace = 0.3
+    job = start(process_jobs.sleep_long)
+    ipyjobs.stop_job(job)  # its process is not there yet: a later step of the ladder is
+    eventually(lambda: job.state is JobState.STOPPED, 10)
+    row = JobStore(str(store_dir)).get(str(job.child_jobs[0].instance_id))
+    eventually(lambda: not is_alive(row.pid, row.pid_start), 10)
+
+
 def test_the_job_runs_on_when_the_manager_shuts_down(manager, store_dir, tmp_path):
     counter = tmp_path / "count"
     job = start(process_jobs.count_forever, str(counter))

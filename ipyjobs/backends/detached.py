@@ -90,7 +90,10 @@ class _Followed:
         return is_alive(self.pid, self.pid_start)
 
     def signal(self, signum: int) -> bool:
-        """Signal the job's process; False if it is gone (nothing left to signal)."""
+        """Signal the job's process; False once it is gone (nothing left to signal). True
+        while it is starting (its pid not spooled yet): a later step of a stop reaches it."""
+        if self.pid is None:
+            return True
         if not self.alive():  # the pid is still the job's process: its start time matches
             return False
         with contextlib.suppress(ProcessLookupError):
