@@ -345,7 +345,6 @@ class DetachedBackend:
     def _escalate(self, followed: _Followed) -> None:
         with contextlib.suppress(OSError):
             open(os.path.join(followed.folder, detached_child.STOP), "x").close()
-        followed.signal(signal.SIGCONT)  # a suspended process sees neither file nor signal
         climb_stop_ladder(self.manager.stop_grace, followed.signal, followed.finished.wait)
 
     # -- attaching what earlier kernels left -------------------------------------------

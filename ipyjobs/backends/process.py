@@ -45,10 +45,13 @@ if TYPE_CHECKING:
 def climb_stop_ladder(
     grace: float, send: Callable[[int], bool], finished: Callable[[float], bool]
 ) -> None:
-    """The stop ladder after the cooperative flag: ``grace`` seconds for the job to see
-    it, then SIGINT, SIGTERM and SIGKILL, each after the last one's grace (SIGKILL gets
-    5 s to take effect), until ``finished(timeout)`` says it ended. ``send(signum)``
-    returns False when the process no longer runs the job: the climb ends there."""
+    """The stop ladder after the cooperative flag: SIGCONT (a suspended process sees
+    neither the flag nor a signal), ``grace`` seconds for the job to see the flag, then
+    SIGINT, SIGTERM and SIGKILL, each after the last one's grace (SIGKILL gets 5 s to
+    take effect), until ``finished(timeout)`` says it ended. ``send(signum)`` returns
+    False when the process no longer runs the job: the climb ends there."""
+    if not send(signal.SIGCONT):
+        return
     for step in (None, signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
         if step is not None and not send(step):
             return
@@ -340,8 +343,6 @@ class ProcessBackend:
 
     def _escalate(self, lane: _Lane, job: Job, tag: int) -> None:
         lane.send(("stop", tag))
-        if job.state is JobState.SUSPENDED or job.state is JobState.STOPPING:
-            self._signal_job(lane, job, signal.SIGCONT)
         send = functools.partial(self._signal_job, lane, job)  # False: the lane moved on
         climb_stop_ladder(self.manager.stop_grace, send, job.wait_until_finished)
 
