@@ -318,3 +318,17 @@ def test_a_job_out_of_memory_fails_with_memory_error(manager):
     job.wait(30)
     assert job.state is JobState.FAILED and isinstance(job.reason, MemoryError)
     assert start(process_jobs.pid).result(20)  # the kernel and its forkserver are fine
+
+
+def test_a_suspended_job_is_continued_by_its_stop(manager):
+    manager.stop_grace = 1.0
+    job = start(process_jobs.sleep_long)
+    eventually(lambda: job.state is JobState.RUNNING, 20)
+    ipyjobs.suspend_job(job)
+    started = time.monotonic()
+    ipyjobs.stop_job(job)
+    job.wait_until_finished(10)
+    assert job.state is JobState.STOPPED
+    # SIGINT ended it after one grace; a process left stopped ends only by SIGKILL,
+    # after three.
+    assert time.monotonic() - started < 1.0 + 1.5
