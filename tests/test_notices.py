@@ -52,3 +52,16 @@ def test_each_end_is_told_once_and_a_removed_job_leaves_nothing(manager, notices
 
     # Ids kept for ever grew by one a job in a long terminal session.
     eventually(nothing_kept)
+
+
+def test_each_prompt_is_told_once_and_an_older_one_not_after_a_newer(manager, notices, capsys):
+    job = manager.start_job(int)
+    job.wait(10)
+    child = job.child_jobs[0]
+    for number, text in ((1, "first?"), (1, "first?"), (3, "third?"), (2, "second?")):
+        notices._notice(child, text, number)  # the callback and a start's check may race
+    notices._notice(child, "ended")  # an end is told apart from the prompts
+    notices.shell.events.trigger("post_run_cell", None)
+    told = capsys.readouterr().out.splitlines()
+    assert told.count("first?") == 1 and "third?" in told and "ended" in told
+    assert "second?" not in told  # answered already: the third came after it
