@@ -19,6 +19,7 @@ import time
 
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.lib.backgroundjobs import BackgroundJobManager
+from rounds import in_turn, median_ratio
 
 import ipyjobs
 
@@ -87,10 +88,9 @@ def main() -> int:
     # Interleaved, so both see the same machine: here its speed drifts by up to 2x over
     # seconds, and two blocks of rounds measured apart gave 0.74x and 1.06x in a row.
     # The ratio is the median of each round's own; there are more rounds.
-    pairs = [(redirect_baseline(), job_throughput()) for _ in range(3 * ROUNDS)]
-    baseline = statistics.median(pair[0] for pair in pairs)
-    captured = statistics.median(pair[1] for pair in pairs)
-    throughput_ratio = statistics.median(base / ours for base, ours in pairs)
+    baselines, captures = in_turn(3 * ROUNDS, redirect_baseline, job_throughput)
+    baseline, captured = statistics.median(baselines), statistics.median(captures)
+    throughput_ratio = median_ratio(baselines, captures)  # times: the baseline's over ours
     rows.append(("print: redirect_stdout(StringIO)", LINES / baseline / 1e6, "M lines/s"))
     rows.append(("print: inside a thread job", LINES / captured / 1e6, "M lines/s"))
     for label, value, unit in rows:

@@ -26,6 +26,8 @@ import time
 import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
 
+from rounds import in_turn
+
 import ipyjobs
 
 HELD = 10_000
@@ -175,23 +177,15 @@ def thread_start() -> tuple[float, float, float, int]:
 
     for _ in range(50):  # warm all four
         ours(), pool(), fresh_thread(), handoff()
-    # Each round takes the four in another order: which one follows which changes its
-    # figure here (measured right after an ipyjobs start, ThreadPoolExecutor.submit took
-    # 24 us; first in the round, 68 us), so each takes each place equally often.
-    measures = [ours, pool, fresh_thread, handoff]
-    rounds = []
-    for round_number in range(500):
-        turn = round_number % len(measures)
-        order = list(range(len(measures)))[turn:] + list(range(len(measures)))[:turn]
-        figures = [0.0] * len(measures)
-        for index in order:
-            figures[index] = measures[index]()
-        rounds.append(figures)
+    # Taken in turn, each round starting one further along: which one follows which
+    # changes its figure here (measured right after an ipyjobs start,
+    # ThreadPoolExecutor.submit took 24 us; first in the round, 68 us).
+    columns = in_turn(500, ours, pool, fresh_thread, handoff)
     executor.shutdown()
     pool_open = False
     go.release()
     waiter.join()
-    medians = [statistics.median(column) for column in zip(*rounds, strict=True)]
+    medians = [statistics.median(column) for column in columns]
     for _ in range(HELD):  # back to back: each waits for the last
         manager.start_job(int).wait_until_finished(10)
     workers = len(manager.backend("thread").pool.threads())
