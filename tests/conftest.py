@@ -59,10 +59,20 @@ def ip():
         yield shell
     finally:
         run(shell, "%unload_ext ipyjobs")
-        InteractiveShell.clear_instance()
-        sys.modules["__main__"] = main
+        close_shell(shell, main)
         ipyjobs.set_manager(previous)
         eventually(lambda: not ipyjobs_threads(), timeout=15)
+
+
+def close_shell(shell, main) -> None:
+    """Let go of a test's InteractiveShell, with its history-saving thread (IPython stops
+    it only at exit), and give ``__main__`` back."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    if shell.history_manager.save_thread is not None:
+        shell.history_manager.save_thread.stop()
+    InteractiveShell.clear_instance()
+    sys.modules["__main__"] = main
 
 
 def run(shell, cell: str):

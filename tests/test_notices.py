@@ -10,7 +10,7 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 from ipyjobs.notices import TerminalNotices
-from tests.conftest import eventually
+from tests.conftest import close_shell, eventually
 
 
 @pytest.fixture
@@ -23,8 +23,7 @@ def notices(manager):
     finally:
         notices.detach()
         manager.shutdown()  # takes the display routing back off the shell, as it goes
-        InteractiveShell.clear_instance()
-        sys.modules["__main__"] = main
+        close_shell(shell, main)
 
 
 def test_each_end_is_told_once_and_a_removed_job_leaves_nothing(manager, notices, capsys):

@@ -15,7 +15,7 @@ import pytest
 import ipyjobs
 from ipyjobs import JobState, Stream
 from tests import process_jobs
-from tests.conftest import eventually
+from tests.conftest import close_shell, eventually
 
 
 def start(*args, **kwargs):
@@ -260,8 +260,7 @@ def test_after_unload_no_process_ipyjobs_started_remains():
         assert forkserver.server_pid() in living_children() - before
         run(shell, "%unload_ext ipyjobs")
     finally:
-        InteractiveShell.clear_instance()
-        sys.modules["__main__"] = main
+        close_shell(shell, main)
     eventually(lambda: living_children() <= before, 10)
     assert forkserver.server_pid() is None
 

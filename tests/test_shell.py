@@ -9,6 +9,7 @@ from IPython.core.interactiveshell import InteractiveShell
 
 import ipyjobs
 from ipyjobs import Stream
+from tests.conftest import close_shell
 
 
 @pytest.fixture
@@ -19,8 +20,7 @@ def shell(manager):
         yield shell
     finally:
         manager.shutdown()  # takes the display routing back off the shell
-        InteractiveShell.clear_instance()
-        sys.modules["__main__"] = main
+        close_shell(shell, main)
 
 
 def test_ipython_syntax_runs_in_the_user_namespace(shell):
