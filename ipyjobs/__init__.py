@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from . import host as _host
+from .execution import host as _host
 
 if TYPE_CHECKING:  # what the lazy names are, for readers and type checkers
     from .api import (
@@ -30,7 +30,16 @@ if TYPE_CHECKING:  # what the lazy names are, for readers and type checkers
         wait_job,
     )
     from .backends import register_backend
-    from .errors import (
+    from .backends.store import StoreError
+    from .execution.inside import (
+        check_stop,
+        current_job,
+        start_thread,
+        write_output,
+        write_progress,
+    )
+    from .manager.manager import JobManager
+    from .model.errors import (
         EnginesUnavailableError,
         InvalidJobTargetError,
         InvalidStateError,
@@ -41,12 +50,9 @@ if TYPE_CHECKING:  # what the lazy names are, for readers and type checkers
         JobStopped,
         JobTimeoutError,
     )
-    from .inside import check_stop, current_job, start_thread, write_output, write_progress
-    from .job import Job
-    from .manager import JobManager
-    from .records import Progress, Record, Stream
-    from .state import JobState, JobStateInfo
-    from .store import StoreError
+    from .model.job import Job
+    from .model.records import Progress, Record, Stream
+    from .model.state import JobState, JobStateInfo
 
 __version__ = "0.1.0"
 
@@ -92,15 +98,15 @@ __all__ = [
 _MODULES = {
     "api": "as_job get_job get_manager receive_job remove_job resume_job send_input "
     "set_manager start_job stop_job suspend_job wait_job",
-    "inside": "check_stop current_job start_thread write_output write_progress",
-    "errors": "EnginesUnavailableError InvalidJobTargetError InvalidStateError "
+    "execution.inside": "check_stop current_job start_thread write_output write_progress",
+    "model.errors": "EnginesUnavailableError InvalidJobTargetError InvalidStateError "
     "JobArgumentError JobError JobNotFoundError JobStateError JobStopped JobTimeoutError",
     "backends": "register_backend",
-    "job": "Job",
-    "manager": "JobManager",
-    "records": "Progress Record Stream",
-    "state": "JobState JobStateInfo",
-    "store": "StoreError",
+    "model.job": "Job",
+    "manager.manager": "JobManager",
+    "model.records": "Progress Record Stream",
+    "model.state": "JobState JobStateInfo",
+    "backends.store": "StoreError",
 }
 _WHERE = {name: module for module, names in _MODULES.items() for name in names.split()}
 
@@ -123,7 +129,7 @@ def __dir__() -> list[str]:
 
 def _shell_host() -> _host.Host:
     """The default host: the running IPython shell's (plain Python while none runs)."""
-    from ._extension import SHELL_HOST
+    from .ipython.extension import SHELL_HOST
 
     return SHELL_HOST
 
@@ -135,13 +141,13 @@ _host.set_default(_shell_host)
 
 def load_ipython_extension(shell: Any) -> None:
     """``%load_ext ipyjobs``."""
-    from ._extension import load_ipython_extension as load
+    from .ipython.extension import load_ipython_extension as load
 
     load(shell)
 
 
 def unload_ipython_extension(shell: Any) -> None:
     """``%unload_ext ipyjobs``."""
-    from ._extension import unload_ipython_extension as unload
+    from .ipython.extension import unload_ipython_extension as unload
 
     unload(shell)

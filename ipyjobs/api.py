@@ -11,10 +11,10 @@ import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from . import host
-from .errors import JobError
-from .inside import check_stop, current_job, start_thread, write_output, write_progress
-from .manager import JobManager
+from .execution import host
+from .execution.inside import check_stop, current_job, start_thread, write_output, write_progress
+from .manager.manager import JobManager
+from .model.errors import JobError
 
 __all__ = [
     "as_job",

@@ -21,11 +21,11 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .errors import JobError
-from .formatting import COLUMNS, job_row, one_line, text_table
-from .host import PLAIN
-from .resources import process_stopped
-from .store import JobStore, StoredJob, holder_alive, is_alive
+from .backends.store import JobStore, StoredJob, holder_alive, is_alive
+from .execution.host import PLAIN
+from .execution.resources import process_stopped
+from .model.errors import JobError
+from .model.formatting import COLUMNS, job_row, one_line, text_table
 
 
 def _state(row: StoredJob) -> str:
@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from .backends.detached import scope
-    from .manager import JobManager
+    from .manager.manager import JobManager
 
     folder = args.store or os.path.join(PLAIN.profile_dir(), "ipyjobs")
     try:

@@ -11,7 +11,7 @@ import sys
 import time
 
 import ipyjobs
-from ipyjobs.formatting import job_table
+from ipyjobs.model.formatting import job_table
 
 
 def count_primes(limit: int) -> int:

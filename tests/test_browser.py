@@ -216,7 +216,7 @@ def run_cell(cells, index: int, page) -> None:
 
 @pytest.mark.parametrize("lab", [DETACHED_CELLS], indirect=True)
 def test_a_detached_jobs_widget_is_live_again_after_a_restart(lab, tmp_path):
-    from ipyjobs.store import JobStore, is_alive
+    from ipyjobs.backends.store import JobStore, is_alive
 
     try:
         with notebook_page(lab) as (page, cells):

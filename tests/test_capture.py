@@ -10,7 +10,8 @@ import threading
 import pytest
 
 import ipyjobs
-from ipyjobs import Stream, capture
+from ipyjobs import Stream
+from ipyjobs.execution import capture
 from tests.conftest import eventually
 
 

@@ -13,8 +13,8 @@ import pytest
 
 import ipyjobs
 from ipyjobs import JobState
-from ipyjobs.formatting import COLUMNS
-from ipyjobs.store import JobStore
+from ipyjobs.backends.store import JobStore
+from ipyjobs.model.formatting import COLUMNS
 from tests import process_jobs
 from tests.conftest import eventually
 from tests.test_detached import kill_stored_jobs

@@ -12,7 +12,7 @@ import pytest
 
 import ipyjobs
 from ipyjobs import JobState, Stream
-from ipyjobs.store import JobStore, is_alive
+from ipyjobs.backends.store import JobStore, is_alive
 from tests import process_jobs
 from tests.conftest import eventually
 from tests.kernel import Kernel

@@ -13,9 +13,9 @@ import psutil
 
 from ipyjobs.backends import StartRequest, detached_child
 from ipyjobs.backends.shipping import pack_work
-from ipyjobs.execution import CallWork
-from ipyjobs.spool import SpoolReader
-from ipyjobs.store import is_alive
+from ipyjobs.backends.spool import SpoolReader
+from ipyjobs.backends.store import is_alive
+from ipyjobs.execution.work import CallWork
 from tests import process_jobs
 from tests.conftest import eventually
 

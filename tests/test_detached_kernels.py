@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from ipyjobs.store import JobStore, is_alive
+from ipyjobs.backends.store import JobStore, is_alive
 from tests.conftest import eventually
 from tests.kernel import Kernel
 from tests.test_detached import kill_stored_jobs

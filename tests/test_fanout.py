@@ -10,7 +10,7 @@ import pytest
 
 import ipyjobs
 from ipyjobs import JobArgumentError, JobState
-from ipyjobs.errors import JobTimeoutError
+from ipyjobs.model.errors import JobTimeoutError
 from tests import process_jobs
 from tests.conftest import eventually
 

@@ -119,7 +119,7 @@ def test_input_outside_a_job_still_reads_stdin(manager, monkeypatch):
 
 def test_a_remote_style_stand_in_without_an_asker_gets_eof(manager):
     from ipyjobs.backends.shipping import StandInJob
-    from ipyjobs.capture import job_context
+    from ipyjobs.execution.capture import job_context
 
     ipyjobs.start_job(int).wait(10)  # the routing is in place
     job = StandInJob("Job9", "engine 0")

@@ -15,22 +15,12 @@ from tests import process_jobs
 PACKAGE = Path(ipyjobs.__file__).parent
 
 #: Lowest first. A module may import its own layer or a lower one, never a higher one.
-LAYERS = {
-    "model": {"errors", "state", "records", "job", "repository", "formatting", "store", "spool"},
-    "execution": {"host", "asking", "capture", "collector", "execution", "replay", "inside"},
-    "manager and backends": {
-        "manager",
-        "receiving",
-        "backends",
-        "fanout",
-        "deadlines",
-        "resources",
-    },
-    "API": {"api"},
-    "front ends": {"_extension", "magics", "transformer", "notices", "widgets", "cli"},
-    "package": {"__init__", "demo", "__main__"},
-}
-FRONT_ENDS = LAYERS["front ends"]
+LAYERS = ["model", "execution", "backends", "manager", "API", "front ends", "package"]
+#: A subpackage's modules are of its folder's layer (docs/architecture.md).
+FOLDERS = {"model": 0, "execution": 1, "backends": 2, "manager": 3, "ipython": 5}
+#: The modules at the package's top: its entry points, each of the layer named here.
+TOP = {"api": 4, "cli": 5, "__init__": 6, "__main__": 6, "demo": 6}
+FRONT_ENDS = {"ipython", "cli"}
 HEAVY = ("IPython", "traitlets", "asyncio", "ipywidgets", "ipyparallel")
 
 
@@ -42,12 +32,31 @@ def module_name(path: Path) -> str:
 
 
 def layer_of(module: str) -> int:
-    """The rank of an ipyjobs module: its first name under the package decides."""
+    """The rank of an ipyjobs module: its folder decides, or, at the top, ``TOP``."""
     parts = module.split(".")[1:] or ["__init__"]
-    for rank, names in enumerate(LAYERS.values()):
-        if parts[0] in names:
-            return rank
-    raise AssertionError(f"{module} is in no layer: add it to LAYERS")
+    if parts[0] in FOLDERS:
+        return FOLDERS[parts[0]]
+    if parts[0] in TOP:
+        return TOP[parts[0]]
+    raise AssertionError(f"{module} is in no layer: put it in a layer's folder")
+
+
+def test_folders_are_layers_and_few_modules_stay_at_the_top():
+    top = {path.stem for path in PACKAGE.glob("*.py")}
+    assert top <= set(TOP) and len(top) <= 6, top
+    folders = {path.parent.name for path in PACKAGE.glob("*/__init__.py")}
+    assert folders == set(FOLDERS), folders
+    for module in graph():
+        layer_of(module)  # every module is in a layer
+
+
+def test_every_module_is_under_500_lines():
+    long = {
+        module_name(path): lines
+        for path in PACKAGE.rglob("*.py")
+        if (lines := len(path.read_text().splitlines())) >= 500
+    }
+    assert not long, long
 
 
 def _is_type_checking(node: ast.If) -> bool:
@@ -95,8 +104,8 @@ def graph() -> dict[str, set[str]]:
 
 def test_no_module_imports_a_higher_layer():
     wrong = [
-        f"{module} ({list(LAYERS)[layer_of(module)]}) imports {target}"
-        f" ({list(LAYERS)[layer_of(target)]})"
+        f"{module} ({LAYERS[layer_of(module)]}) imports {target}"
+        f" ({LAYERS[layer_of(target)]})"
         for module, targets in graph().items()
         for target in targets
         if target.split(".")[0] == "ipyjobs"
@@ -142,16 +151,30 @@ def test_only_front_ends_import_ipython_or_ipywidgets():
     assert not wrong, "\n".join(wrong)
 
 
-def loaded_after(code: str) -> list[str]:
-    """The heavy modules a fresh interpreter has loaded after running ``code``."""
+def modules_after(code: str) -> list[str]:
+    """The modules a fresh interpreter has loaded after running ``code``."""
     probe = f"{code}\nimport sys, json\nprint(json.dumps(sorted(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    return [m for m in json.loads(done.stdout) if m.split(".")[0] in HEAVY]
+    return json.loads(done.stdout)
+
+
+def loaded_after(code: str) -> list[str]:
+    """The heavy modules a fresh interpreter has loaded after running ``code``."""
+    return [m for m in modules_after(code) if m.split(".")[0] in HEAVY]
+
+
+def ipyjobs_modules_after(code: str) -> list[str]:
+    return [m for m in modules_after(code) if m.split(".")[0] == "ipyjobs"]
 
 
 def test_import_ipyjobs_loads_no_ipython_traitlets_asyncio_or_widgets():
     assert loaded_after("import ipyjobs") == []
+    assert ipyjobs_modules_after("import ipyjobs") == [
+        "ipyjobs",
+        "ipyjobs.execution",
+        "ipyjobs.execution.host",
+    ]
     # The helpers a job calls, the model's names, and a Job's attributes stay light too.
     assert loaded_after("from ipyjobs import write_output, JobState, Stream, Job") == []
     # A manager needs traitlets, and only that.
@@ -166,16 +189,19 @@ def test_a_process_jobs_child_imports_only_what_it_runs(manager):
     ours = {m for m in loaded if m.split(".")[0] == "ipyjobs"}
     assert ours == {
         "ipyjobs",
-        "ipyjobs.host",
-        "ipyjobs.errors",
-        "ipyjobs.state",
-        "ipyjobs.records",
-        "ipyjobs.capture",
-        "ipyjobs.asking",  # input() in the job
-        "ipyjobs.resources",  # what it used, sent with its end
+        "ipyjobs.model",
+        "ipyjobs.model.errors",
+        "ipyjobs.model.state",
+        "ipyjobs.model.records",
         "ipyjobs.execution",
+        "ipyjobs.execution.host",
+        "ipyjobs.execution.capture",
+        "ipyjobs.execution.asking",  # input() in the job
+        "ipyjobs.execution.resources",  # what it used, sent with its end
+        "ipyjobs.execution.work",
         "ipyjobs.backends",
         "ipyjobs.backends.shipping",
+        "ipyjobs.backends.renamed",  # records of an earlier version, read kernel-side
         "ipyjobs.backends.process_child",
         "ipyjobs.backends.forkserver",  # the child's Process class
     }, ours

@@ -9,8 +9,8 @@ from IPython.core.error import UsageError
 
 import ipyjobs
 from ipyjobs import Job, JobState
-from ipyjobs._extension import CALL
-from ipyjobs.transformer import transform_ampersand
+from ipyjobs.ipython.extension import CALL
+from ipyjobs.ipython.transformer import transform_ampersand
 from tests.conftest import run
 
 MAGICS = {
@@ -35,7 +35,7 @@ def installed(shell) -> dict[str, bool]:
         "registry": "JobMagics" in shell.magics_manager.registry,
         "transformer": transform_ampersand in shell.input_transformers_cleanup,
         "background call": CALL in shell.user_ns,
-        "router": ipyjobs.capture.is_installed(),
+        "router": ipyjobs.execution.capture.is_installed(),
         "display routing": "publish" in vars(shell.display_pub),
         "system routing": "system" in vars(shell),
         "configurable": any(type(c).__name__ == "JobManager" for c in shell.configurables),

@@ -9,7 +9,7 @@ import sys
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
-from ipyjobs.notices import TerminalNotices
+from ipyjobs.ipython.notices import TerminalNotices
 from tests.conftest import close_shell, eventually
 
 

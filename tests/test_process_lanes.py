@@ -12,7 +12,7 @@ import pytest
 import ipyjobs
 from ipyjobs import JobState
 from ipyjobs.backends.forkserver import JobProcess
-from ipyjobs.errors import JobTimeoutError
+from ipyjobs.model.errors import JobTimeoutError
 from tests import process_jobs
 from tests.conftest import eventually, run
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from ipyjobs import Job, Stream
-from ipyjobs.records import RecordBuffer
+from ipyjobs.model.records import RecordBuffer
 
 
 def make_job(limit: int = 1 << 20) -> Job:
@@ -81,7 +81,7 @@ def test_spill_file_is_reused_after_receive():
 
 
 def test_spilled_text_streams_out_in_bounded_pieces_and_intact(monkeypatch):
-    from ipyjobs import records
+    from ipyjobs.model import records
 
     monkeypatch.setattr(records, "PIECE", 1000)
     job = make_job(limit=100)
@@ -108,7 +108,7 @@ def test_a_record_added_is_the_frozen_record_the_dataclass_would_make():
 
     import pytest
 
-    from ipyjobs.records import Record
+    from ipyjobs.model.records import Record
 
     job = make_job()
     job.records.add(Stream.WARNING, "careful", "careful\n")

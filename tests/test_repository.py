@@ -7,7 +7,7 @@ import pytest
 
 import ipyjobs
 from ipyjobs import Job
-from ipyjobs.repository import JobRepository
+from ipyjobs.model.repository import JobRepository
 
 
 def make(repository: JobRepository, name: str | None = None) -> Job:

@@ -8,7 +8,7 @@ import stat
 import subprocess
 import sys
 
-from ipyjobs.spool import SpoolReader, SpoolWriter
+from ipyjobs.backends.spool import SpoolReader, SpoolWriter
 
 
 def test_messages_are_read_in_order_and_only_once(tmp_path):
@@ -45,7 +45,7 @@ def test_a_torn_entry_waits_and_earlier_ones_are_kept(tmp_path):
 
 WRITER = """
 import sys
-from ipyjobs.spool import SpoolWriter
+from ipyjobs.backends.spool import SpoolWriter
 writer = SpoolWriter(sys.argv[1])
 for i in range(2000):
     writer.write(("items", [f"{i}\\n"]))

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from ipyjobs import InvalidStateError, JobState
-from ipyjobs.state import derive_parent_state
+from ipyjobs.model.state import derive_parent_state
 
 S = JobState
 
@@ -44,7 +44,7 @@ def test_states_are_powershell_names_and_parse_case_insensitively():
 
 
 def _parent_of_two():
-    from ipyjobs.job import Job
+    from ipyjobs.model.job import Job
 
     parent = Job(1, job_type="ThreadJob", command="f")
     parent.count_children()

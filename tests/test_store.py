@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from ipyjobs.store import (
+from ipyjobs.backends.store import (
     JobStore,
     StoredJob,
     StoreError,
@@ -104,7 +104,7 @@ def test_a_process_is_its_pid_and_start_time():
 
 HOLD = """
 import sys, time
-from ipyjobs.store import JobStore
+from ipyjobs.backends.store import JobStore
 store = JobStore(sys.argv[1])
 print(store.claim("p"), flush=True)
 time.sleep(60)

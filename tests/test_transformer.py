@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ipyjobs.transformer import transform_ampersand
+from ipyjobs.ipython.transformer import transform_ampersand
 
 
 def transform(cell: str) -> str:

@@ -1,5 +1,8 @@
-"""Backends run child jobs. Each is a small class behind one protocol, so new job types
-plug in with ``register_backend`` (PowerShell's "derive from Job" extensibility)."""
+"""The backends run child jobs (threads, processes, engines, detached with the store and
+spool); they import execution and the model, never the manager or a front end.
+
+Each is a small class behind one protocol, so new job types plug in with
+``register_backend`` (PowerShell's "derive from Job" extensibility)."""
 
 from __future__ import annotations
 
@@ -7,12 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..errors import JobArgumentError
+from ..model.errors import JobArgumentError
 
 if TYPE_CHECKING:
-    from ..execution import Work
-    from ..job import Job
-    from ..manager import JobManager
+    from ..execution.work import Work
+    from ..manager.manager import JobManager
+    from ..model.job import Job
 
 
 @dataclass

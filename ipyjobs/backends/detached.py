@@ -29,25 +29,20 @@ from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
-from ..errors import JobArgumentError, JobStateError
-from ..execution import frame_name
-from ..records import Stream
-from ..resources import process_stopped, process_usage
-from ..spool import SpoolReader
-from ..state import JobState
-from ..store import JobStore, StoredJob, is_alive, this_process
-from . import detached_child
-from .process import (
-    ChildProcessExited,
-    climb_stop_ladder,
-    in_stop_thread,
-    wait_for_status,
-)
+from ..execution.resources import process_stopped, process_usage
+from ..execution.work import frame_name
+from ..model.errors import JobArgumentError, JobStateError
+from ..model.records import Stream
+from ..model.state import JobState
+from . import detached_child, renamed
+from .process import ChildProcessExited, climb_stop_ladder, in_stop_thread, wait_for_status
 from .shipping import pack_work, to_record
+from .spool import SpoolReader
+from .store import JobStore, StoredJob, is_alive, this_process
 
 if TYPE_CHECKING:
-    from ..job import Job
-    from ..manager import JobManager
+    from ..manager.manager import JobManager
+    from ..model.job import Job
     from . import StartRequest
 
 #: Seconds between two reads of a followed job's spool.
@@ -270,7 +265,7 @@ class DetachedBackend:
                 job.records.pending.extend(to_record(job, item) for item in message[1])
                 job.records.collect()
             elif kind == "done":
-                reason = cloudpickle.loads(message[2]) if message[2] is not None else None
+                reason = renamed.loads(message[2]) if message[2] is not None else None
                 state = JobState(message[1])
                 if len(message) > 3:  # the job's own process said what it used
                     job.note_usage(*message[3])
@@ -353,7 +348,7 @@ class DetachedBackend:
         not have yet: Disconnected until their spool is followed to where they are now
         (Running, or how they ended meanwhile). Each is held by this kernel unless
         another live one holds it; then it is listed read-only."""
-        from ..job import Job
+        from ..model.job import Job
 
         self._store = store
         self.manager.repository.continue_after(store.highest_id())

@@ -69,15 +69,15 @@ def start(folder: str) -> None:
 
 def _ended(folder: str) -> bool:
     """Whether the job's process spooled its "done"."""
-    from ..spool import SpoolReader
+    from .spool import SpoolReader
 
     return any(m[0] == "done" for m in SpoolReader(os.path.join(folder, RECORDS)).read())
 
 
 def supervise(folder: str) -> int:
     """The supervisor: fork the job's process, wait for it, spool how it ended."""
-    from ..spool import SpoolWriter
-    from ..store import process_start_time
+    from .spool import SpoolWriter
+    from .store import process_start_time
 
     with open(os.path.join(folder, TASK), "rb") as task:
         payload = task.read()

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..errors import EnginesUnavailableError, JobArgumentError
+from ..model.errors import EnginesUnavailableError, JobArgumentError
 
 if TYPE_CHECKING:
-    from ..manager import JobManager
+    from ..manager.manager import JobManager
 
 #: Seconds to wait for a cluster's controller to answer.
 CONNECT_TIMEOUT = 5.0

@@ -27,9 +27,9 @@ from typing import Any, NamedTuple
 
 import cloudpickle
 
-from .. import host
-from ..execution import CodeWork, Snapshot, Work
-from ..resources import process_cpu, usage_since
+from ..execution import host
+from ..execution.resources import process_cpu, usage_since
+from ..execution.work import CodeWork, Snapshot, Work
 from .shipping import PackedWork, StandInJob, drain, pickled_reason, unpack_work
 
 KEY = "ipyjobs:"
@@ -72,7 +72,7 @@ def _engine_namespace() -> dict[str, Any]:
 
 
 def _interrupted(signum: int, frame: Any) -> None:
-    from ..errors import JobStopped
+    from ..model.errors import JobStopped
 
     raise JobStopped("stopped by the kernel")
 
@@ -165,10 +165,10 @@ def run(task: dict[str, Any]) -> Outcome:
     """Run one child job's work here."""
     from ipyparallel.datapub import publish_data
 
-    from .. import capture
-    from ..errors import JobStopped
-    from ..execution import run_work
-    from ..state import JobState
+    from ..execution import capture
+    from ..execution.work import run_work
+    from ..model.errors import JobStopped
+    from ..model.state import JobState
 
     job = StandInJob(task["name"], task["location"])
     keys = itertools.count()

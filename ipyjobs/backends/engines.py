@@ -27,17 +27,17 @@ from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
-from ..errors import EnginesUnavailableError, JobStateError
-from ..execution import frame_name
-from ..records import Stream
-from ..state import JobState
+from ..execution.work import frame_name
+from ..model.errors import EnginesUnavailableError, JobStateError
+from ..model.records import Stream
+from ..model.state import JobState
 from . import engine_task
 from .engine_cluster import ClusterConnection, import_ipyparallel, location, parse_engines
 from .shipping import pack_work, to_record
 
 if TYPE_CHECKING:
-    from ..job import Job
-    from ..manager import JobManager
+    from ..manager.manager import JobManager
+    from ..model.job import Job
     from . import StartRequest
 
 #: Seconds between two pushes of a pending stop (interrupt again, or call it queued).

@@ -28,17 +28,17 @@ from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
-from ..errors import JobArgumentError, JobStateError
-from ..execution import frame_name
-from ..records import Stream
-from ..resources import Sample, process_stopped, process_usage
-from ..state import JobState
+from ..execution.resources import Sample, process_stopped, process_usage
+from ..execution.work import frame_name
+from ..model.errors import JobArgumentError, JobStateError
+from ..model.records import Stream
+from ..model.state import JobState
 from . import forkserver, process_child
 from .shipping import pack_work, to_record
 
 if TYPE_CHECKING:
-    from ..job import Job
-    from ..manager import JobManager
+    from ..manager.manager import JobManager
+    from ..model.job import Job
     from . import StartRequest
 
 

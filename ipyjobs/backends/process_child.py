@@ -33,10 +33,10 @@ from typing import Any
 
 import cloudpickle
 
-from .. import capture  # imported here, so the forkserver preloads them all
-from ..errors import JobStopped
-from ..execution import run_work
-from ..resources import process_cpu, usage_since
+from ..execution import capture  # imported here, so the forkserver preloads them all
+from ..execution.resources import process_cpu, usage_since
+from ..execution.work import run_work
+from ..model.errors import JobStopped
 from .shipping import StandInJob, drain, pickled_reason, unpack_work
 
 FLUSH_INTERVAL = 0.05

@@ -35,13 +35,13 @@ from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
-from .. import execution
-from ..errors import JobArgumentError
-from ..execution import CallWork, CodeWork, Snapshot
-from ..records import Record, Stream, checked_write
+from ..execution.work import CallWork, CodeWork, Snapshot, frame_names
+from ..model.errors import JobArgumentError
+from ..model.records import Record, Stream, checked_write
+from . import renamed
 
 if TYPE_CHECKING:
-    from ..job import Job
+    from ..model.job import Job
     from . import StartRequest
 
 
@@ -123,7 +123,7 @@ def unpack_work(packed: PackedWork) -> Any:
             size = sum(map(len, lines))
             linecache.cache[filename] = (size, None, lines, filename)
         if name is not None:
-            execution.frame_names[filename] = name
+            frame_names[filename] = name
     return cloudpickle.loads(packed.payload)
 
 
@@ -252,7 +252,7 @@ def to_record(job: Job, item: Any) -> Any:
     if isinstance(item, str) or len(item) == 2:
         return item  # stdout text, or (STDERR, text)
     stream, pickled, text = item
-    value = cloudpickle.loads(pickled)
+    value = renamed.loads(pickled)
     if stream is Stream.OUTPUT:
         job.last_output, job.has_output = value, True
     elif stream is Stream.PROGRESS:

@@ -25,17 +25,17 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from ..capture import install as install_capture
-from ..capture import job_context
-from ..errors import JobArgumentError, JobStateError, JobStopped
-from ..execution import Work, run_work
-from ..host import PLAIN, Host
-from ..resources import ResourceSampler, thread_cpu_clock
-from ..state import JobState
+from ..execution.capture import install as install_capture
+from ..execution.capture import job_context
+from ..execution.host import PLAIN, Host
+from ..execution.resources import ResourceSampler, thread_cpu_clock
+from ..execution.work import Work, run_work
+from ..model.errors import JobArgumentError, JobStateError, JobStopped
+from ..model.state import JobState
 
 if TYPE_CHECKING:
-    from ..job import Job
-    from ..manager import JobManager
+    from ..manager.manager import JobManager
+    from ..model.job import Job
     from . import StartRequest
 
 _post_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc

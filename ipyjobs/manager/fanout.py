@@ -18,12 +18,12 @@ from collections.abc import Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import JobArgumentError
-from .records import Stream
-from .state import JobState
+from ..model.errors import JobArgumentError
+from ..model.records import Stream
+from ..model.state import JobState
 
 if TYPE_CHECKING:
-    from .job import Job
+    from ..model.job import Job
 
 #: A location is the item itself when its text is this short, else ``item[i]``.
 LABEL_LIMIT = 24

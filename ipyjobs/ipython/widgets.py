@@ -19,15 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
-from .errors import JobError
-from .formatting import cpu_text, memory_text, one_line, text_table
-from .formatting import elapsed_text as elapsed
-from .records import Stream
-from .state import JobState
+from ..model.errors import JobError
+from ..model.formatting import cpu_text, memory_text, one_line, text_table
+from ..model.formatting import elapsed_text as elapsed
+from ..model.records import Stream
+from ..model.state import JobState
 
 if TYPE_CHECKING:
-    from .job import Job
-    from .manager import JobManager
+    from ..manager.manager import JobManager
+    from ..model.job import Job
 
 #: Each state's colour: mid-tones, readable (a contrast of 3:1 or more, WCAG's bar for
 #: bold text) on JupyterLab's light and dark themes alike; Blocked has its own, as it
@@ -341,7 +341,7 @@ class JobWidget(w.VBox):
             raise JobError(f"{self.job.name} was removed")
         from IPython.display import display
 
-        from .replay import replay
+        from ..execution.replay import replay
 
         with self.received:
             for value in replay(self.job.take_records(), self.manager.host):
@@ -376,12 +376,12 @@ class JobTableWidget(w.HTML):
             return []
 
     def __repr__(self) -> str:
-        from .formatting import job_table
+        from ..model.formatting import job_table
 
         return job_table(self._shown, self.long) if self._shown else "No jobs."
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        from .formatting import COLUMNS, job_row
+        from ..model.formatting import COLUMNS, job_row
 
         bundle = super()._repr_mimebundle_(**kwargs)
         bundle["text/plain"] = repr(self)

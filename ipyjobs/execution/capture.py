@@ -30,11 +30,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from ..model.records import Stream, require_text
 from .asking import ask
-from .records import Stream, require_text
 
 if TYPE_CHECKING:
-    from .job import Job
+    from ..model.job import Job
 
 #: Inside a job: its records' inbox append, the inbox list, the records (collected by
 #: the writer itself once the list holds ``BACKLOG`` items) and the job; None outside a

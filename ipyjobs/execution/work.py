@@ -21,16 +21,16 @@ from dataclasses import dataclass, field
 from types import CodeType, CoroutineType, GeneratorType
 from typing import TYPE_CHECKING, Any
 
+from ..model.errors import JobArgumentError, JobStopped
+from ..model.records import Stream
+from ..model.state import COMPLETED, FAILED, RUNNING, STOPPED
 from .capture import job_argv
-from .errors import JobArgumentError, JobStopped
 from .host import PLAIN, Host
-from .records import Stream
-from .state import COMPLETED, FAILED, RUNNING, STOPPED
 
 if TYPE_CHECKING:
-    from .job import Job
+    from ..model.job import Job
 
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # ipyjobs/
 _cell_numbers = itertools.count(1)
 _repr = reprlib.Repr()
 _repr.maxstring = _repr.maxother = 40

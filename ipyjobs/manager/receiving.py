@@ -8,11 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import JobArgumentError, JobNotFoundError
-from .host import Host
-from .job import Job, check_timeout, wait_jobs, walk
-from .replay import replay
-from .state import JobState
+from ..execution.host import Host
+from ..execution.replay import replay
+from ..model.errors import JobArgumentError, JobNotFoundError
+from ..model.job import Job, check_timeout, wait_jobs, walk
+from ..model.state import JobState
 
 #: How often ``wait`` hands over new output while jobs run.
 STREAM_INTERVAL = 0.05

@@ -6,8 +6,8 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
+from ..model.records import TEXT_STREAMS, Record, Stream
 from .host import PLAIN, Host
-from .records import TEXT_STREAMS, Record, Stream
 
 
 def replay(records: Iterable[Record], host: Host = PLAIN) -> list[Any]:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .job import Job
+    from ..model.job import Job
 
 #: A sample: CPU seconds and peak bytes so far (either None when unknown), or None when
 #: the job is not running any more where it was sampled.

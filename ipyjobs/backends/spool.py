@@ -16,6 +16,8 @@ import pickle
 import struct
 from typing import Any
 
+from . import renamed
+
 _LENGTH = struct.Struct(">I")
 
 
@@ -61,7 +63,7 @@ class SpoolReader:
             end = position + _LENGTH.size + length
             if end > len(data):
                 break  # still being written, or torn by a crash
-            messages.append(pickle.loads(data[position + _LENGTH.size : end]))
+            messages.append(renamed.loads(data[position + _LENGTH.size : end]))
             position = end
         self.offset += position
         return messages

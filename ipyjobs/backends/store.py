@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from typing import Any
 
-from .errors import JobError
+from ..model.errors import JobError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (

@@ -17,10 +17,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .state import JobState
+from ..model.state import JobState
 
 if TYPE_CHECKING:
-    from .job import Job
+    from ..model.job import Job
 
 
 class Deadlines:

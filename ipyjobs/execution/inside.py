@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..model.errors import JobArgumentError, JobStopped
+from ..model.records import Progress, Stream
 from . import host
 from .capture import current_job, start_thread
-from .errors import JobArgumentError, JobStopped
-from .records import Progress, Stream
 
 __all__ = ["check_stop", "current_job", "start_thread", "write_output", "write_progress"]
 

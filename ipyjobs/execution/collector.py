@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from .job import Job
+    from ..model.job import Job
 
 #: Seconds the thread waits for a next job once every watched job has finished.
 LINGER = 1.0

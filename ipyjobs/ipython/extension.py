@@ -10,9 +10,9 @@ import sys
 import warnings
 from typing import Any
 
-from .formatting import JobList
-from .host import Host
-from .job import Job
+from ..execution.host import Host
+from ..model.formatting import JobList
+from ..model.job import Job
 
 CALL = "__ipyjobs_background__"
 
@@ -82,9 +82,11 @@ class _Loaded:
     """What ``load`` put into one shell, so that ``unload`` takes exactly that out."""
 
     def __init__(self, shell: Any) -> None:
-        from . import api, capture, notices
+        from .. import api
+        from ..execution import capture
+        from ..manager.manager import JobManager
+        from . import notices
         from .magics import JobMagics
-        from .manager import JobManager
         from .transformer import transform_ampersand
 
         self.shell = shell
@@ -122,7 +124,8 @@ class _Loaded:
         return widget._repr_mimebundle_(include=include, exclude=exclude)
 
     def unload(self) -> None:
-        from . import api, capture
+        from .. import api
+        from ..execution import capture
 
         shell = self.shell
         self.notices.detach()
@@ -164,7 +167,7 @@ class _KernelInput:
     _PAIRS = (("raw_input", "_sys_raw_input", False), ("getpass", "_save_getpass", True))
 
     def __init__(self, kernel: Any) -> None:
-        from .capture import is_routed, route_input
+        from ..execution.capture import is_routed, route_input
 
         self.kernel = kernel if callable(getattr(kernel, "raw_input", None)) else None
         if self.kernel is None:
@@ -200,7 +203,7 @@ class _KernelInput:
 def _attach(manager: Any) -> None:
     """List the detached jobs earlier kernels left; a store that cannot be used says so
     once, and the extension loads all the same."""
-    from .errors import JobError
+    from ..model.errors import JobError
 
     try:
         manager.attach_detached()
@@ -233,8 +236,8 @@ def background(
     (docs/decisions.md)."""
     from IPython.core.error import UsageError
 
-    from . import api
-    from .errors import JobError
+    from .. import api
+    from ..model.errors import JobError
 
     if not source.strip():
         raise UsageError("a trailing & needs a one-line statement before it, e.g. slow() &")
@@ -258,7 +261,7 @@ def background(
 def _job_aware_system(shell: Any, original: Any) -> Any:
     """``!cmd`` inside a job: pipe the command's output into the job's records (the
     terminal's ``os.system`` would write to the file descriptor, past any capture)."""
-    from .capture import current_job, start_thread
+    from ..execution.capture import current_job, start_thread
 
     def system(cmd: str) -> Any:
         if current_job() is None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import JobStopped
+from ..model.errors import JobStopped
 
 
 def ask(job: Any, prompt: Any, *, secret: bool = False) -> str:

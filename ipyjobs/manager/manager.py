@@ -13,26 +13,21 @@ from traitlets import Any as AnyTrait
 from traitlets import Bool, Float, Integer, Unicode, validate
 from traitlets.config import Configurable
 
-from . import capture
-from . import host as hosts
-from .backends import Backend, StartRequest, create_backend
-from .collector import Collector
+from ..backends import Backend, StartRequest, create_backend
+from ..backends.store import JobStore
+from ..execution import capture
+from ..execution import host as hosts
+from ..execution.collector import Collector
+from ..execution.resources import ResourceSampler
+from ..execution.work import CallWork, Snapshot, compile_code, describe_call, script_work
+from ..model.errors import InvalidJobTargetError, JobArgumentError, JobStateError, JobTimeoutError
+from ..model.job import Job, check_limit, check_timeout, wait_jobs, walk
+from ..model.records import Stream
+from ..model.repository import JobRepository, filter_jobs, is_pattern
+from ..model.state import JobState
 from .deadlines import Deadlines
-from .errors import (
-    InvalidJobTargetError,
-    JobArgumentError,
-    JobStateError,
-    JobTimeoutError,
-)
-from .execution import CallWork, Snapshot, compile_code, describe_call, script_work
 from .fanout import FanOut, FanOutItems, fan_out_items, item_label
-from .job import Job, check_limit, check_timeout, wait_jobs, walk
 from .receiving import ReceiveOptions, receive
-from .records import Stream
-from .repository import JobRepository, filter_jobs, is_pattern
-from .resources import ResourceSampler
-from .state import JobState
-from .store import JobStore
 
 
 class _EachItem:

@@ -13,11 +13,11 @@ from IPython.core.error import StdinNotImplementedError, UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from . import api
-from .errors import JobError
-from .formatting import JobList
-from .job import Job
-from .state import JobState
+from .. import api
+from ..model.errors import JobError
+from ..model.formatting import JobList
+from ..model.job import Job
+from ..model.state import JobState
 
 
 def _usage_errors(method: Callable[..., Any]) -> Callable[..., Any]:

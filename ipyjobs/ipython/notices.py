@@ -19,13 +19,13 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from . import capture
-from .formatting import one_line
-from .state import JobState
+from ..execution import capture
+from ..model.formatting import one_line
+from ..model.state import JobState
 
 if TYPE_CHECKING:
-    from .job import Job
-    from .manager import JobManager
+    from ..manager.manager import JobManager
+    from ..model.job import Job
 
 
 def notice_text(job: Job, state: JobState | None = None, prompt: str | None = None) -> str:

@@ -1,0 +1,2 @@
+"""The IPython front end: %load_ext, magics, the `&` transformer, notices and widgets.
+The only layer that imports IPython or ipywidgets; it imports every layer below it."""
