@@ -159,7 +159,7 @@ def test_fd_level_writes_are_not_captured_as_documented(manager, capfd):
 
 
 def test_a_jobs_write_returns_the_count_and_keeps_order_with_everything_else(manager):
-    """print in a thread job runs in C (records.StdoutCapture): its write still answers
+    """print in a thread job runs in C (stdout_capture.StdoutCapture): its write still answers
     as a stream's does, and stdout, stderr, warnings and results stay in the order the
     job made them."""
     import warnings

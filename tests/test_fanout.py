@@ -212,7 +212,7 @@ def test_bursts_one_after_another_reuse_the_workers_they_find(manager):
     """A burst wakes the idle workers and makes threads only while the pool is smaller
     than ThreadPoolExecutor's default: making one for each burst grew the pool by a
     thread per fan-out (12 workers after 8)."""
-    from ipyjobs.backends.thread import EAGER_WORKERS
+    from ipyjobs.backends.thread_pool import EAGER_WORKERS
 
     for _ in range(10):
         job = ipyjobs.start_job(abs, each=range(200))

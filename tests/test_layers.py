@@ -104,8 +104,7 @@ def graph() -> dict[str, set[str]]:
 
 def test_no_module_imports_a_higher_layer():
     wrong = [
-        f"{module} ({LAYERS[layer_of(module)]}) imports {target}"
-        f" ({LAYERS[layer_of(target)]})"
+        f"{module} ({LAYERS[layer_of(module)]}) imports {target} ({LAYERS[layer_of(target)]})"
         for module, targets in graph().items()
         for target in targets
         if target.split(".")[0] == "ipyjobs"

@@ -24,7 +24,7 @@ def run_flood(limit: int, lines: int) -> dict:
 
 def test_memory_stays_flat_past_the_bound_and_every_line_arrives():
     # 160 MB of text through a 64 kB bound. What stays in memory is the bound plus at
-    # most records.CHUNK_BACKLOG chunks, which the printing thread collects itself:
+    # most stdout_capture.CHUNK_BACKLOG chunks, which the printing thread collects itself:
     # measured about 2 MB under this flood, whatever the total (30-80 MB when only the
     # collector thread drained the inbox, which the flood kept from the GIL); the file
     # takes the rest, and every line comes back in order.

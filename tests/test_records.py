@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from ipyjobs import Job, Stream
-from ipyjobs.model.records import RecordBuffer
+from ipyjobs.model.record_buffer import RecordBuffer
 
 
 def make_job(limit: int = 1 << 20) -> Job:
@@ -81,9 +81,9 @@ def test_spill_file_is_reused_after_receive():
 
 
 def test_spilled_text_streams_out_in_bounded_pieces_and_intact(monkeypatch):
-    from ipyjobs.model import records
+    from ipyjobs.model import record_buffer
 
-    monkeypatch.setattr(records, "PIECE", 1000)
+    monkeypatch.setattr(record_buffer, "PIECE", 1000)
     job = make_job(limit=100)
     text = "".join(f"{i:05d} é€𝄞\n" for i in range(2000))  # multi-byte characters
     for start in range(0, len(text), 700):

@@ -151,7 +151,7 @@ def test_thread_jobs_refuse_cwd_and_suspend(manager, tmp_path):
 def test_two_jobs_started_together_both_run_at_once(manager, monkeypatch):
     """The burst rule queues a job while a worker starts; the first few still get their
     own thread at once, without waiting for the ramp (made too slow to help here)."""
-    from ipyjobs.backends import thread
+    from ipyjobs.backends import thread_pool as thread
 
     monkeypatch.setattr(thread, "RAMP_TICK", 60.0)
     original = thread.WorkerPool._started

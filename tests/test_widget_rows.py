@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import ipyjobs
 from ipyjobs import Job, JobState
-from ipyjobs.ipython.widgets import JobWidget, hub
+from ipyjobs.ipython.widget_hub import hub
+from ipyjobs.ipython.widgets import JobWidget
 
 
 def fan_out() -> Job:
@@ -72,7 +73,7 @@ def _contrast(a: str, b: str) -> float:
 def test_state_colours_are_readable_on_light_and_dark_themes():
     """JupyterLab's light theme shows widgets on white, its dark theme on #111 and #212121
     (--jp-layout-color0 and 1); 3:1 is WCAG's bar for bold text. Blocked has its own."""
-    from ipyjobs.ipython.widgets import STATE_COLOURS
+    from ipyjobs.ipython.widget_html import STATE_COLOURS
 
     for state, colour in STATE_COLOURS.items():
         for background in ("#ffffff", "#111111", "#212121"):

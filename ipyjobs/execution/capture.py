@@ -5,7 +5,7 @@ One ``StreamRouter`` sits on ``sys.stdout`` and one on ``sys.stderr``. A write l
 (see ``records``); anywhere else it goes to the stream the router wraps. ``display()``
 and ``warnings.showwarning`` are routed the same way. ``sys.stdout.write`` itself is
 looked up in C: the router's ``write`` is a property whose getter is the ContextVar's own
-``get``, which gives the job's C-level write (``records.StdoutCapture``), or, outside a
+``get``, which gives the job's C-level write (``stdout_capture.StdoutCapture``), or, outside a
 job, the router, whose ``__call__`` writes to the wrapped stream. A ``print`` in a thread
 job so runs no Python code at all (0.95-1.10x ``redirect_stdout``; a Python ``write`` made
 it 0.66-0.69x). Process and remote jobs' stand-ins keep a Python write (``shipping``).
@@ -51,7 +51,7 @@ _stdout_write: contextvars.ContextVar[Callable[[str], int]] = contextvars.Contex
 #: thread. The collector thread drains inboxes every few milliseconds, but a thread
 #: writing as fast as it can may hold the GIL for most of that: without a bound the text
 #: waiting in memory grew to 20-80 MB past the spill bound. (Stdout has its own bound:
-#: ``records.CHUNK_BACKLOG``.)
+#: ``stdout_capture.CHUNK_BACKLOG``.)
 BACKLOG = 10_000
 
 

@@ -130,7 +130,7 @@ class _Loaded:
         shell = self.shell
         self.notices.detach()
         if self.formatter is not None:
-            from .widgets import hub
+            from .widget_hub import hub
 
             self.formatter.pop(Job, None)
             self.formatter.pop(JobList, None)

@@ -1,19 +1,17 @@
 """Live job widgets for notebooks: one per job shown as a cell result, and a live table.
 
-One updater thread refreshes every live widget at most once per ``update_interval``
-(the Jupyter server drops iopub traffic above 1000 messages/s, for good), batching each
-widget's trait changes with ``hold_sync()`` and sending only what changed. Job output is
-shown from the record buffer's bounded tail as HTML, never through ``Output`` widgets from
-threads (they lose appends and re-send everything). A widget's ``text/plain`` and
-``text/html`` hold only what cannot vary with timing (no state, times or ids), so
-notebooks validate under plain ``pytest --nbval``; the live widget shows the rest.
+Each widget batches its trait changes with ``hold_sync()``; what jobs do reaches it only
+through the manager's one updater thread (widget_hub), never from job threads. Job output
+is shown from the record buffer's bounded tail as HTML (widget_html), never through
+``Output`` widgets from threads (they lose appends and re-send everything). A widget's
+``text/plain`` and ``text/html`` hold only what cannot vary with timing (no state, times
+or ids), so notebooks validate under plain ``pytest --nbval``; the live widget shows the
+rest.
 """
 
 from __future__ import annotations
 
 import html
-import threading
-import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -22,137 +20,25 @@ import ipywidgets as w
 from ..model.errors import JobError
 from ..model.formatting import cpu_text, memory_text, one_line, text_table
 from ..model.formatting import elapsed_text as elapsed
-from ..model.records import Stream
 from ..model.state import JobState
+from .widget_html import (
+    FOLD_AT,
+    MAX_REASONS,
+    ROW_COLUMNS,
+    STABLE_COLUMNS,
+    STATE_COLOURS,
+    failure_line,
+    html_table,
+    stable_row,
+    state_html,
+    tail_html,
+    worth_a_look,
+)
+from .widget_hub import hub
 
 if TYPE_CHECKING:
     from ..manager.manager import JobManager
     from ..model.job import Job
-
-#: Each state's colour: mid-tones, readable (a contrast of 3:1 or more, WCAG's bar for
-#: bold text) on JupyterLab's light and dark themes alike; Blocked has its own, as it
-#: waits for the user.
-STATE_COLOURS = {
-    "NotStarted": "#6c757d",
-    "Running": "#0d6efd",
-    "Completed": "#198754",
-    "Failed": "#dc3545",
-    "Stopping": "#d9480f",
-    "Stopped": "#8a63d2",
-    "Blocked": "#d6336c",
-    "Suspending": "#d9480f",
-    "Suspended": "#868e96",
-    "Disconnected": "#868e96",
-}
-#: What the live tail says of the records it does not show.
-_NOTED_NAMES = (
-    (Stream.WARNING, "warning", "warnings"),
-    (Stream.DISPLAY, "display", "displays"),
-    (Stream.ERROR, "error", "errors"),
-)
-STABLE_COLUMNS = ("Id", "Name", "JobType", "Location", "Command")
-
-
-def stable_row(job: Job) -> tuple[str, ...]:
-    return (str(job.id), job.name, job.job_type, job.location, one_line(job.command))
-
-
-def html_table(columns: Sequence[str], rows: Sequence[Sequence[str]], cls: str) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
-    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
-
-def state_html(state: str) -> str:
-    colour = STATE_COLOURS.get(state, "#000")
-    return f'<span class="ipyjobs-state" style="color:{colour};font-weight:bold">{state}</span>'
-
-
-def tail_html(members: Sequence[Job], lines: int) -> str:
-    """The last ``lines`` lines the jobs wrote, stderr in the error colour, and a line
-    naming the warnings, displays and errors recorded (the tail shows text only)."""
-    runs = [run for member in members for run in member.records.tail_runs()]
-    kept, count = [], 0
-    for stream, text in reversed(runs):  # from the end, until enough lines are kept
-        pieces = text.split("\n")
-        if count + len(pieces) - 1 >= lines:
-            text = "\n".join(pieces[-(lines - count) :]).lstrip("\n")
-            kept.append((stream, text))
-            break
-        kept.append((stream, text))
-        count += len(pieces) - 1
-    body = "".join(
-        f'<span class="ipyjobs-stderr" style="color:var(--jp-error-color1,#d32f2f)">'
-        f"{html.escape(text)}</span>"
-        if stream is Stream.STDERR
-        else html.escape(text)
-        for stream, text in reversed(kept)
-    ).rstrip("\n")
-    noted: dict[Stream, int] = {}
-    for member in members:
-        for stream, number in (member.records.noted or {}).items():
-            noted[stream] = noted.get(stream, 0) + number
-    said = [
-        f"{noted[stream]} {one if noted[stream] == 1 else many}"
-        for stream, one, many in _NOTED_NAMES
-        if noted.get(stream)
-    ]
-    parts = []
-    if body:
-        parts.append(
-            f'<pre class="ipyjobs-tail" style="max-height:16em;overflow:auto">{body}</pre>'
-        )
-    if said:
-        parts.append(
-            f'<div class="ipyjobs-noted">Also recorded: {", ".join(said)} '
-            "(Receive shows them).</div>"
-        )
-    return "".join(parts)
-
-
-def failure_line(job: Job) -> str:
-    """``ValueError: bad data in row 7``: why the job failed, in one line."""
-    reason = job.reason
-    if reason is None:
-        return ""
-    text = one_line(str(reason))
-    return f"{type(reason).__name__}: {text}" if text else type(reason).__name__
-
-
-#: A job with more children than this shows a summary with their rows folded.
-FOLD_AT = 8
-#: How many children a folded summary lists, and how many failure reasons a widget shows.
-MAX_FOLDED = 20
-MAX_REASONS = 5
-ROW_COLUMNS = (
-    "Id",
-    "Name",
-    "JobType",
-    "State",
-    "Location",
-    "Elapsed",
-    "CPU",
-    "Memory",
-    "HasMoreData",
-    "Command",
-)
-_LOOK_ORDER = {
-    JobState.FAILED: 0,
-    JobState.BLOCKED: 1,
-    JobState.RUNNING: 2,
-    JobState.STOPPING: 3,
-    JobState.SUSPENDED: 4,
-}
-
-
-def _worth_a_look(children: Sequence[Job]) -> list[Job]:
-    """At most ``MAX_FOLDED`` children of a large fan-out: failed, blocked, running...,
-    then the latest finished; in child order."""
-    ranked = sorted(
-        range(len(children)),
-        key=lambda i: (_LOOK_ORDER.get(children[i].state, 9), -i),
-    )
-    return [children[i] for i in sorted(ranked[:MAX_FOLDED])]
 
 
 class JobWidget(w.VBox):
@@ -226,7 +112,7 @@ class JobWidget(w.VBox):
         counted: tuple[Any, ...] = ()
         if len(members) > FOLD_AT:  # a summary: what it counts, and the children it folds
             counted = tuple(sorted(job.state_counts().items()))
-            members = _worth_a_look(members)
+            members = worth_a_look(members)
         return (
             counted,
             job.removed,
@@ -246,7 +132,7 @@ class JobWidget(w.VBox):
         # One row for a job with one child (the child repeats it, as Get-Job shows it), a
         # row per child when there are a few, and a summary for a large fan-out with the
         # rows of the children worth a look (failed, running) folded under it.
-        members = _worth_a_look(children) if folded else children or [job]
+        members = worth_a_look(children) if folded else children or [job]
         shown = [job, *children] if 1 < len(children) <= FOLD_AT else [job]
         rows = [self._row(member) for member in shown]
         progress = next((c.progress for c in members if c.progress is not None), None)
@@ -425,97 +311,3 @@ class JobTableWidget(w.HTML):
             for j in self._shown
         ]
         self.value = html_table(columns, rows, "ipyjobs-live") if rows else "<i>No jobs.</i>"
-
-
-class WidgetHub:
-    """The one updater thread of a manager's live widgets. It ticks every
-    ``update_interval`` while any shown job may still change, and sleeps otherwise until a
-    job starts, changes state, or is received or removed."""
-
-    def __init__(self, manager: JobManager) -> None:
-        self.manager = manager
-        self._widgets: weakref.WeakSet[Any] = weakref.WeakSet()
-        self._seen: weakref.WeakKeyDictionary[Any, tuple] = weakref.WeakKeyDictionary()
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-        manager.start_listeners.append(self._job_started)
-        manager.child_listeners.append(self._job_started)  # a lazy fan-out's new child
-        manager.change_listeners.append(lambda job: self.wake())
-
-    def watch(self, widget: Any) -> None:
-        with self._lock:
-            self._widgets.add(widget)
-            self._seen[widget] = widget.snapshot()
-        if isinstance(widget, JobWidget):  # it may have started before this hub existed
-            for member in [widget.job, *widget.job.child_jobs]:
-                member.add_state_callback(self._state_changed)
-        self.wake()
-
-    def _state_changed(self, *_: Any) -> None:
-        self.wake()
-
-    def _job_started(self, job: Job) -> None:
-        for member in [job, *job.child_jobs]:
-            member.add_state_callback(self._state_changed)
-        self.wake()
-
-    def wake(self) -> None:
-        with self._lock:
-            if not self._widgets:
-                return
-            self._wake.set()
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._main, name="ipyjobs-widgets", daemon=True
-                )
-                self._thread.start()
-
-    def _main(self) -> None:
-        while True:
-            self._wake.wait(self.manager.update_interval)
-            self._wake.clear()
-            if self.tick():
-                continue  # something runs, or just changed: look again next interval
-            if self._wake.wait(1.0):
-                continue
-            with self._lock:
-                if not self._wake.is_set():
-                    self._thread = None
-                    return
-
-    def tick(self) -> bool:
-        """Refresh the widgets whose view changed. True if one did, or if some shown job
-        still runs: a job may finish between a refresh and this answer, so the thread
-        only stops after a tick that changed nothing."""
-        with self._lock:
-            widgets = list(self._widgets)
-        active = False
-        for widget in widgets:
-            snapshot = widget.snapshot()
-            if snapshot != self._seen.get(widget):
-                self._seen[widget] = snapshot
-                widget.refresh()
-                active = True
-            active = active or _running(widget)
-        return active
-
-    def stop(self) -> None:
-        with self._lock:
-            self._widgets = weakref.WeakSet()
-            self._wake.set()
-
-
-def _running(widget: Any) -> bool:
-    if isinstance(widget, JobWidget):
-        return not widget.job.finished and not widget.job.removed
-    return any(not job.finished for job in widget._shown)
-
-
-_hubs: weakref.WeakKeyDictionary[Any, WidgetHub] = weakref.WeakKeyDictionary()
-
-
-def hub(manager: JobManager) -> WidgetHub:
-    if manager not in _hubs:
-        _hubs[manager] = WidgetHub(manager)
-    return _hubs[manager]

@@ -21,9 +21,13 @@ from typing import TYPE_CHECKING, Any
 from ..model.errors import JobArgumentError
 from ..model.records import Stream
 from ..model.state import JobState
+from .starting import make_job
 
 if TYPE_CHECKING:
+    from ..backends import Backend, StartRequest
     from ..model.job import Job
+    from .manager import JobManager
+
 
 #: A location is the item itself when its text is this short, else ``item[i]``.
 LABEL_LIMIT = 24
@@ -205,3 +209,61 @@ class FanOut:
         with self._lock:
             self._running -= 1
         self._fill()
+
+
+def make_fan_out(
+    manager: JobManager,
+    request: StartRequest,
+    runner: Backend,
+    items: FanOutItems,
+    throttle: int | None,
+    timeout: float | None,
+) -> tuple[Job, FanOut]:
+    """A fan-out's parent, listed, with the children of its items made (a list's all at
+    once, ids in a row after the parent's; a lazy iterable's as they are taken), and the
+    ``FanOut`` that launches them ``throttle`` at a time in item order (DESIGN §10)."""
+    if throttle is None:
+        throttle = getattr(runner, "fan_out_throttle", lambda request: None)(request)
+    request.items = {}
+    parent_id = manager.repository.reserve_ids(1)[0]
+    limit = manager.text_memory_limit
+    parent = make_job(manager, parent_id, request, runner, items.where(), limit)
+    parent.count_children()  # from none: each child is counted as it is made
+    manager.start_capture()
+
+    def make_child(index: int, item: Any, child_id: int | None = None) -> Job:
+        if child_id is None:
+            (child_id,) = manager.repository.reserve_ids(1)
+        label = item_label(item, index)
+        child = make_job(manager, child_id, request, runner, label, limit, parent)
+        assert request.items is not None
+        request.items[child_id] = item
+        if timeout is not None:
+            manager.deadlines.limit(child, timeout)
+        return child
+
+    def make_listed_child(index: int, item: Any) -> Job:
+        """A child a lazy fan-out makes after its parent was listed."""
+        child = make_child(index, item)
+        manager.repository.add_child(child)
+        for listener in list(manager.child_listeners):
+            listener(child)
+        return child
+
+    if items.eager is not None:
+        ids = manager.repository.reserve_ids(len(items.eager))
+        for index, (item, child_id) in enumerate(zip(items.eager, ids, strict=True)):
+            make_child(index, item, child_id)
+    else:
+        parent.expecting_children = True
+    manager.repository.add(parent)
+    launch_many = getattr(runner, "launch_many", None)
+    fan_out = FanOut(
+        parent,
+        lambda child: runner.launch(child, request),
+        throttle,
+        items.lazy,
+        make_listed_child,
+        None if launch_many is None else lambda children: launch_many(children, request),
+    )
+    return parent, fan_out

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -19,23 +17,28 @@ from ..execution import capture
 from ..execution import host as hosts
 from ..execution.collector import Collector
 from ..execution.resources import ResourceSampler
-from ..execution.work import CallWork, Snapshot, compile_code, describe_call, script_work
-from ..model.errors import InvalidJobTargetError, JobArgumentError, JobStateError, JobTimeoutError
-from ..model.job import Job, check_limit, check_timeout, wait_jobs, walk
+from ..model.errors import JobArgumentError, JobStateError, JobTimeoutError
+from ..model.family import walk
+from ..model.job import Job
 from ..model.records import Stream
-from ..model.repository import JobRepository, filter_jobs, is_pattern
+from ..model.repository import JobRepository, filter_jobs
 from ..model.state import JobState
+from ..model.waiting import check_timeout, wait_jobs
+from .controls import for_working_children, refuse_held_elsewhere, request_stop, wait_finished
 from .deadlines import Deadlines
-from .fanout import FanOut, FanOutItems, fan_out_items, item_label
+from .detached_jobs import DetachedJobs
+from .fanout import FanOut, fan_out_items, make_fan_out
 from .receiving import ReceiveOptions, receive
-
-
-class _EachItem:
-    def __repr__(self) -> str:
-        return "item"
-
-
-EACH_ITEM = _EachItem()
+from .starting import (
+    call_work_of,
+    check_code_call,
+    check_code_options,
+    check_name,
+    choose_backend,
+    code_work_of,
+    make_family,
+    script_work_of,
+)
 
 
 def _outlives_manager(job: Job) -> bool:
@@ -122,8 +125,7 @@ class JobManager(Configurable):
         self.collector = Collector()
         self._backends: dict[str, Backend] = {}
         self._capturing = False
-        self._store: JobStore | None = None
-        self._store_lock = threading.Lock()
+        self.detached = DetachedJobs(self)
         #: Called with each new parent job (terminal notices, widgets).
         self.start_listeners: list[Callable[[Job], None]] = []
         #: Called with each job that was received or removed (widgets).
@@ -170,24 +172,8 @@ class JobManager(Configurable):
         ``file_path`` (with ``args``) runs a Python script as ``__main__``, in a process
         unless a backend is named. ``args`` and ``kwargs`` are the target's arguments,
         for those that share a name with these keywords; further keywords go to it too."""
-        if file_path is not None:
-            if target is not None or call_args or kwargs or more_kwargs or each is not None:
-                raise JobArgumentError(
-                    "file_path= runs a script: it takes args=, not a target or each="
-                )
-            work, command = script_work(file_path, args)
-            request = StartRequest(work, command, name, engines, cwd, list(using or []), detach)
-            return self._start(request, backend or "process", each, throttle, timeout)
-        if target is None:
-            raise InvalidJobTargetError("start_job needs a callable, a code string or file_path=")
-        if isinstance(target, str):
-            if call_args or args or kwargs or more_kwargs:
-                raise JobArgumentError("a code string takes no arguments; use a function")
-            if each is not None:
-                raise JobArgumentError(
-                    "a code string's fan-out names its item: start_code(code, each=items, "
-                    "each_name='x') or %job_start --each x CODE"
-                )
+        if isinstance(target, str) and file_path is None:
+            check_code_call(call_args, args, kwargs, more_kwargs, each)
             return self.start_code(
                 target,
                 name=name,
@@ -199,19 +185,14 @@ class JobManager(Configurable):
                 throttle=throttle,
                 timeout=timeout,
             )
-        if not callable(target):
-            raise InvalidJobTargetError(
-                f"a job runs a callable or a string of code, not {type(target).__name__}"
+        if file_path is not None:
+            work, command = script_work_of(
+                target, call_args, kwargs, more_kwargs, each, file_path, args
             )
-        if args is not None and call_args:
-            raise JobArgumentError("give the target's arguments either in the call or as args=")
-        positional = tuple(args) if args is not None else call_args
-        keywords = {**(kwargs or {}), **more_kwargs}
-        self._check_name(name)
-        work = CallWork(target, positional, keywords)
-        # A fan-out's command shows where each item goes: fit(item, epochs=3).
-        shown = (EACH_ITEM, *positional) if each is not None else positional
-        command = describe_call(target, shown, keywords)
+            backend = backend or "process"
+        else:
+            check_name(name)
+            work, command = call_work_of(target, call_args, args, kwargs, more_kwargs, each)
         request = StartRequest(work, command, name, engines, cwd, list(using or []), detach)
         return self._start(request, backend, each, throttle, timeout)
 
@@ -240,32 +221,18 @@ class JobManager(Configurable):
         gives its cell's, ``Cell In[5]`` from line 2). ``each`` and ``each_name``: one
         child per item, the code reading the item as ``each_name`` (``%job_start
         --each``); ``throttle`` and ``timeout`` as for ``start_job``."""
-        if not isinstance(source, str) or not source.strip():
-            raise JobArgumentError("there is no code to run")
-        if (each is None) != (each_name is None):
-            raise JobArgumentError("each= and each_name= go together in a code job")
-        if each_name is not None and not each_name.isidentifier():
-            raise JobArgumentError(f"each_name must be a Python name, not {each_name!r}")
-        self._check_name(name)
-        if isinstance(first_line, bool) or not isinstance(first_line, int) or first_line < 1:
-            raise JobArgumentError(f"first_line is a line number >= 1, not {first_line!r}")
-        work = compile_code(
-            source, self.host.user_namespace, self.host.transform, source_name, first_line
-        )
-        if each_name is not None:  # each child has its item: the user's list is not copied
-            work.names = work.names - {each_name}
-        if snapshot_of is not None:
-            live = self.host.user_namespace()
-            work.namespace = Snapshot(
-                {
-                    name: snapshot_of[name] if name in snapshot_of else live[name]
-                    for name in work.names
-                    if name in snapshot_of or name in live
-                }
-            )
-        command = source.strip("\n")
+        check_code_options(source, each, each_name, first_line)
+        check_name(name)
+        work = code_work_of(source, self.host, snapshot_of, source_name, first_line, each_name)
         request = StartRequest(
-            work, command, name, engines, cwd, list(using or []), detach, each_name=each_name
+            work,
+            source.strip("\n"),
+            name,
+            engines,
+            cwd,
+            list(using or []),
+            detach,
+            each_name=each_name,
         )
         return self._start(request, backend, each, throttle, timeout)
 
@@ -277,44 +244,16 @@ class JobManager(Configurable):
         throttle: int | None = None,
         timeout: float | None = None,
     ) -> Job:
-        if not isinstance(request.detach, bool):
-            raise JobArgumentError(f"detach is True or False, not {request.detach!r}")
-        check_limit(timeout)
-        if throttle is not None and (
-            isinstance(throttle, bool) or not isinstance(throttle, int) or throttle < 1
-        ):
-            raise JobArgumentError(f"throttle is a number of children >= 1, not {throttle!r}")
-        if throttle is not None and each is None:
-            raise JobArgumentError("throttle= limits a fan-out: it needs each=")
-        if request.detach:
-            if backend not in (None, "process", "detached") or request.engines is not None:
-                raise JobArgumentError(
-                    "detach=True runs a process job: it cannot run on the "
-                    f"{backend or 'engines'} backend"
-                )
-            if each is not None:
-                raise JobArgumentError("a detached job runs one process: it cannot fan out")
-            backend = "detached"
-        elif backend is None and request.engines is not None:
-            backend = "engines"  # naming engines asks for a remote job
+        backend = choose_backend(request, backend, each, throttle, timeout)
         runner = self.backend(backend or self.default_backend)
         items = fan_out_items(each, throttle) if each is not None else None
         runner.check(request)
         if items is not None:
-            return self._start_fan_out(request, runner, items, throttle, timeout)
-        locations = runner.locations(request)
-        ids = self.repository.reserve_ids(1 + len(locations))
-        limit = self.text_memory_limit  # a trait: read once, not per job
-        parent = self._new_job(ids[0], request, runner, ", ".join(locations), limit)
-        for child_id, location in zip(ids[1:], locations, strict=True):
-            self._new_job(child_id, request, runner, location, limit, parent)
-        if len(parent.child_jobs) > 1:
-            parent.count_children()
-        self._start_capture()
-        self.repository.add(parent)
-        if timeout is not None:
-            for child in parent.child_jobs:
-                self.deadlines.limit(child, timeout)
+            parent, fan_out = make_fan_out(self, request, runner, items, throttle, timeout)
+            self._fan_outs[parent.id] = fan_out
+            parent.add_state_callback(self._fan_out_ended)
+            return self._launch(parent, fan_out.start)
+        parent = make_family(self, request, runner, timeout)
         return self._launch(parent, lambda: [runner.launch(c, request) for c in parent.child_jobs])
 
     def _launch(self, parent: Job, launch: Callable[[], object]) -> Job:
@@ -333,93 +272,6 @@ class JobManager(Configurable):
         for listener in list(self.start_listeners):
             listener(parent)
 
-    def _new_job(
-        self,
-        job_id: int,
-        request: StartRequest,
-        runner: Backend,
-        location: str,
-        memory_limit: int,
-        parent: Job | None = None,
-    ) -> Job:
-        job = Job(
-            job_id,
-            name=request.name if parent is None else None,
-            job_type=runner.job_type,
-            command=request.command,
-            location=location,
-            parent=parent,
-            memory_limit=memory_limit,
-        )
-        job.controller = self
-        return job
-
-    def _start_fan_out(
-        self,
-        request: StartRequest,
-        runner: Backend,
-        items: FanOutItems,
-        throttle: int | None,
-        timeout: float | None,
-    ) -> Job:
-        """One child per item (DESIGN §10), launched ``throttle`` at a time in item order."""
-        if throttle is None:
-            throttle = getattr(runner, "fan_out_throttle", lambda request: None)(request)
-        request.items = {}
-        parent_id = self.repository.reserve_ids(1)[0]
-        limit = self.text_memory_limit
-        parent = self._new_job(parent_id, request, runner, items.where(), limit)
-        parent.count_children()  # from none: each child is counted as it is made
-        self._start_capture()
-
-        def make_child(index: int, item: Any, child_id: int | None = None) -> Job:
-            if child_id is None:
-                (child_id,) = self.repository.reserve_ids(1)
-            label = item_label(item, index)
-            child = self._new_job(child_id, request, runner, label, limit, parent)
-            assert request.items is not None
-            request.items[child_id] = item
-            if timeout is not None:
-                self.deadlines.limit(child, timeout)
-            return child
-
-        if items.eager is not None:  # ids in a row: the parent's, then its children's
-            ids = self.repository.reserve_ids(len(items.eager))
-            for index, (item, child_id) in enumerate(zip(items.eager, ids, strict=True)):
-                make_child(index, item, child_id)
-            self.repository.add(parent)
-        else:
-            parent.expecting_children = True
-            self.repository.add(parent)
-        fan_out = FanOut(
-            parent,
-            lambda child: runner.launch(child, request),
-            throttle,
-            items.lazy,
-            lambda index, item: self._adopt_child(make_child(index, item)),
-            self._batch_launcher(runner, request),
-        )
-        self._fan_outs[parent.id] = fan_out
-        parent.add_state_callback(self._fan_out_ended)
-        return self._launch(parent, fan_out.start)
-
-    @staticmethod
-    def _batch_launcher(
-        runner: Backend, request: StartRequest
-    ) -> Callable[[list[Job]], None] | None:
-        """The backend's ``launch_many`` for this request, if it has one."""
-        launch_many = getattr(runner, "launch_many", None)
-        if launch_many is None:
-            return None
-        return lambda children: launch_many(children, request)
-
-    def _adopt_child(self, child: Job) -> Job:
-        """A child a lazy fan-out made after its parent was listed."""
-        self.repository.add_child(child)
-        for listener in list(self.child_listeners):
-            listener(child)
-        return child
-
     def fan_out_of(self, child: Job) -> FanOut | None:
         """The fan-out that launches ``child``, while it runs."""
         return None if child.parent is None else self._fan_outs.get(child.parent.id)
@@ -436,24 +288,11 @@ class JobManager(Configurable):
             child.records.collect()
             self.request_stop(child)
 
-    def _check_name(self, name: str | None) -> None:
-        if name is None:
-            return
-        if not isinstance(name, str) or not name.strip():
-            raise JobArgumentError(f"a job name is a non-empty string, not {name!r}")
-        if is_pattern(name) or name.isdigit():
-            raise JobArgumentError(
-                f"job name {name!r} would read as a pattern or an id; choose another"
-            )
-
     def attach_detached(self) -> list[Job]:
         """List the detached jobs earlier kernels of this scope left in the job store
         (and hold those no live kernel holds); what loading the extension, or the API's
         first use, does. Nothing happens while there is no store yet."""
-        folder = self.store_dir or os.path.join(self.host.profile_dir(), "ipyjobs")
-        if not os.path.exists(os.path.join(folder, "jobs.sqlite3")):
-            return []
-        return self.backend("detached").attach(self.job_store())  # type: ignore[attr-defined]
+        return self.detached.attach()
 
     def adopt(self, parent: Job) -> None:
         """Take in a job made elsewhere (attached from the job store) as if started."""
@@ -465,13 +304,7 @@ class JobManager(Configurable):
     def job_store(self) -> JobStore:
         """The job store, opened on first use (and old finished jobs pruned then); a
         ``StoreError`` if ``store_dir`` cannot be used."""
-        with self._store_lock:
-            if self._store is None:
-                folder = self.store_dir or os.path.join(self.host.profile_dir(), "ipyjobs")
-                store = JobStore(folder)
-                store.prune(self.keep_finished_days)
-                self._store = store
-            return self._store
+        return self.detached.store()
 
     def backend(self, name: str) -> Backend:
         """The backend called ``name``, created on first use."""
@@ -479,7 +312,7 @@ class JobManager(Configurable):
             self._backends[name] = create_backend(name, self)
         return self._backends[name]
 
-    def _start_capture(self) -> None:
+    def start_capture(self) -> None:
         if not self._capturing:
             capture.acquire(self.host.display_publisher())
             self._capturing = True
@@ -539,7 +372,7 @@ class JobManager(Configurable):
         options.check()
         jobs = self._jobs(refs)
         if not keep:
-            self.refuse_held_elsewhere(jobs, "receive (and so remove) the output of")
+            refuse_held_elsewhere(jobs, "receive (and so remove) the output of")
         received = receive(jobs, options, self._changed, self.host)
         if auto_remove:
             self.remove_job(*[job for job in jobs if job.finished])
@@ -556,43 +389,15 @@ class JobManager(Configurable):
         """Stop-Job: ask each job to stop and wait a little for it. A job whose thread is
         stuck in a long C call stays Stopping until that call returns."""
         jobs = self._require(refs, "stop")
-        self.refuse_held_elsewhere(jobs, "stop")
+        refuse_held_elsewhere(jobs, "stop")
         for job in jobs:
             self.request_stop(job)
-        deadline = time.monotonic() + self.stop_grace + 1.0
-        for job in jobs:
-            job.wait_until_finished(max(0.0, deadline - time.monotonic()))
+        wait_finished(jobs, self.stop_grace + 1.0)
         return jobs
-
-    @staticmethod
-    def refuse_held_elsewhere(jobs: Iterable[Job], verb: str) -> None:
-        """A JobStateError, before anything changes, if another kernel holds one of
-        ``jobs`` (a detached job this one only lists)."""
-        for child in walk(jobs):
-            refuse = getattr(child.runner, "refuse_if_held_elsewhere", None)
-            if refuse is not None:
-                refuse(child, verb)
 
     def request_stop(self, job: Job) -> None:
         """Ask ``job`` to stop and return at once (``stop_job`` also waits a little)."""
-        self.refuse_held_elsewhere([job], "stop")
-        fan_out = self._fan_outs.get(job.id)
-        if fan_out is not None:
-            fan_out.stop()  # no more items are taken; those waiting are Stopped below
-        for child in walk([job]):
-            if child.child_jobs:
-                continue
-            child.stop_requested = True
-            # A backend that cannot tell queued from just started (an engine) confirms
-            # the stop itself; for the others a NotStarted child is Stopped at once.
-            confirms = getattr(child.runner, "confirms_stops", False)
-            if not confirms and child.set_state(JobState.STOPPED, only_from=[JobState.NOT_STARTED]):
-                # Never started as far as the job knows, but a process may be starting.
-                if child.runner is not None:
-                    child.runner.stop(child)
-                continue
-            if child.set_state(JobState.STOPPING) and child.runner is not None:
-                child.runner.stop(child)
+        request_stop(job, self._fan_outs.get(job.id))
 
     def send_input(self, ref: Any, text: str) -> Job:
         """Answer the prompt of the Blocked job ``ref`` names (one job; a parent answers
@@ -601,7 +406,7 @@ class JobManager(Configurable):
         if len(jobs) != 1:
             names = ", ".join(job.name for job in jobs)
             raise JobArgumentError(f"{ref!r} names {len(jobs)} jobs ({names}); answer one")
-        self.refuse_held_elsewhere(jobs, "answer")
+        refuse_held_elsewhere(jobs, "answer")
         jobs[0].send_input(text)
         return jobs[0]
 
@@ -615,11 +420,8 @@ class JobManager(Configurable):
 
     def _for_children(self, refs: tuple, verb: str, action: Callable[[Job], None]) -> list[Job]:
         jobs = self._require(refs, verb)
-        self.refuse_held_elsewhere(jobs, verb)
-        for job in jobs:
-            for child in walk([job]):
-                if not child.child_jobs and not child.finished and child.runner is not None:
-                    action(child)
+        refuse_held_elsewhere(jobs, verb)
+        for_working_children(jobs, action)
         return jobs
 
     def remove_job(
@@ -637,7 +439,7 @@ class JobManager(Configurable):
                 raise JobStateError(
                     f"{job.name} is a child of {job.parent.name}: remove its parent"
                 )
-        self.refuse_held_elsewhere(jobs, "remove")
+        refuse_held_elsewhere(jobs, "remove")
         running = [job for job in jobs if not job.finished]
         if running and not force:
             names = ", ".join(job.name for job in running)
@@ -669,15 +471,11 @@ class JobManager(Configurable):
         ]
         for job in running:
             self.request_stop(job)
-        deadline = time.monotonic() + self.stop_grace + 1.0
-        for job in running:
-            job.wait_until_finished(max(0.0, deadline - time.monotonic()))
+        wait_finished(running, self.stop_grace + 1.0)
         for runner in self._backends.values():
             runner.shutdown()
         self._backends.clear()
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        self.detached.close()
         self.collector.close()
         self.deadlines.close()
         self.sampler.close()

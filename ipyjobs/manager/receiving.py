@@ -11,8 +11,10 @@ from typing import Any
 from ..execution.host import Host
 from ..execution.replay import replay
 from ..model.errors import JobArgumentError, JobNotFoundError
-from ..model.job import Job, check_timeout, wait_jobs, walk
+from ..model.family import walk
+from ..model.job import Job
 from ..model.state import JobState
+from ..model.waiting import check_timeout, wait_jobs
 
 #: How often ``wait`` hands over new output while jobs run.
 STREAM_INTERVAL = 0.05

@@ -10,26 +10,25 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from time import time as _clock
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
+from . import family, waiting
+from .controls import JobController, Runner
 from .errors import JobArgumentError, JobStateError
-from .records import Record, RecordBuffer, Stream
+from .record_buffer import RecordBuffer
+from .records import Record, Stream
 from .state import (
     BLOCKED,
     FAILED,
     FINISHED_STATES,
     NOT_STARTED,
-    WAIT_RETURNS_STATES,
     ChildCounts,
     JobState,
     JobStateInfo,
-    derive_from_counts,
-    derive_parent_state,
 )
 
 if TYPE_CHECKING:
@@ -41,26 +40,6 @@ StateCallback = Callable[["Job", JobState, JobState], object]
 _making_records = threading.Lock()  # makes a parent's record buffer once
 #: The answer slot of a job blocked in ``getpass()`` until it is answered.
 _SECRET: Any = ("", False)
-
-
-class JobController(Protocol):
-    """What a job delegates to the manager that owns it (receive replays output,
-    remove touches the repository, stop and suspend reach the backend)."""
-
-    def receive_job(self, *refs: Any, **options: Any) -> list[Any]: ...
-    def remove_job(self, *refs: Any, force: bool = False) -> None: ...
-    def stop_job(self, *refs: Any) -> list[Job]: ...
-    def suspend_job(self, *refs: Any) -> list[Job]: ...
-    def resume_job(self, *refs: Any) -> list[Job]: ...
-
-
-class Runner(Protocol):
-    """A backend's control over one running child job."""
-
-    def stop(self, job: Job) -> None: ...
-    def suspend(self, job: Job) -> None: ...
-    def resume(self, job: Job) -> None: ...
-    def answer(self, job: Job, text: str, echo: bool) -> None: ...
 
 
 class Job:
@@ -171,7 +150,7 @@ class Job:
 
     @property
     def records(self) -> RecordBuffer:
-        """The job's record buffer (see ``records.RecordBuffer``)."""
+        """The job's record buffer (see ``record_buffer.RecordBuffer``)."""
         records = self._records
         if records is None:
             with _making_records:  # not the state lock: this may be read while it is held
@@ -363,7 +342,7 @@ class Job:
         change, 0.7 s in all, deriving it from every child). Call it before any child
         can change; later children are counted as they are made."""
         with self._lock:
-            self._counts = ChildCounts(self._count_now())
+            self._counts = ChildCounts(family.count_states(self.child_jobs))
 
     def state_counts(self) -> dict[JobState, int]:
         """How many of the children are in each state: the counts the parent keeps (see
@@ -372,13 +351,7 @@ class Job:
         if counts is not None:
             return counts.snapshot()
         with self._lock:
-            return self._count_now()
-
-    def _count_now(self) -> dict[JobState, int]:
-        counts: dict[JobState, int] = {}
-        for child in self.child_jobs:
-            counts[child._state] = counts.get(child._state, 0) + 1
-        return counts
+            return family.count_states(self.child_jobs)
 
     def derive_state(self) -> None:
         """Derive a parent's state again (its fan-out took its last item)."""
@@ -386,42 +359,10 @@ class Job:
 
     def _derive_state(self, previous: JobState | None = None, new: JobState | None = None) -> None:
         """Follow a child's change from ``previous`` to ``new`` (None: just look again)."""
-        counts = self._counts
-        if counts is None:
-            self._change_state(self._decide_from_children)
-            return
-        changes = counts.changes
-        changes.append((previous, new))  # ChildCounts.note, inline: this runs per change
-        # See ChildCounts: whoever holds the lock counts every queued change, and looks
-        # again after letting go, so no change is left uncounted.
-        while changes and counts.lock.acquire(blocking=False):
-            try:
-                counts.apply()
-                state = derive_from_counts(counts.counts, int(self.expecting_children))
-                # Only the holder of this lock changes a counting parent's state, so it
-                # knows it is unchanged without taking the state lock.
-                if state is not self._state:
-                    self._change_state(None, state, self._failed_reason(state))
-            finally:
-                counts.lock.release()
+        family.follow_child(self, previous, new)
 
     def _decide_from_children(self) -> tuple[JobState, BaseException | None]:
-        children = self.child_jobs
-        if len(children) == 1 and not self.expecting_children:
-            (child,) = children  # a local job: the parent mirrors its child
-            return child._state, child._reason
-        states = [child._state for child in children]
-        if self.expecting_children:
-            states.append(NOT_STARTED)
-        state = derive_parent_state(states)
-        return state, self._failed_reason(state)
-
-    def _failed_reason(self, state: JobState) -> BaseException | None:
-        """A failed parent's reason: its first failed child's (looked for once: a
-        finished parent never changes again)."""
-        if state is not FAILED:
-            return None
-        return next((c._reason for c in self.child_jobs if c._state is FAILED), None)
+        return family.decide_from_children(self)
 
     # -- input (Blocked) ------------------------------------------------------------------
     @property
@@ -439,9 +380,7 @@ class Job:
 
     def blocked_child(self) -> Job | None:
         """The job that waits for an answer: this one, or its first blocked child."""
-        if self._prompt is not None:
-            return self
-        return next((b for c in self.child_jobs if (b := c.blocked_child()) is not None), None)
+        return family.blocked_member(self)
 
     def send_input(self, text: str, *, echo: bool = True) -> None:
         """Answer the job's prompt (a parent: its blocked child's); the job runs on and
@@ -492,7 +431,7 @@ class Job:
     # -- waiting ------------------------------------------------------------------------
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the job finishes (or is suspended); True unless timed out."""
-        return bool(wait_jobs([self], timeout=timeout))
+        return bool(waiting.wait_jobs([self], timeout=timeout))
 
     def wait_until_finished(self, timeout: float | None = None) -> bool:
         """Block until Completed, Failed or Stopped (a suspended job is not finished)."""
@@ -504,26 +443,7 @@ class Job:
     def result(self, timeout: float | None = None) -> Any:
         """Wait, then return the last output value or raise the failure. Consumes no
         records. A parent with several children returns a list, one per child."""
-        check_timeout(timeout)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._lock:
-            while not self._state.finished:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    raise TimeoutError(f"{self.name} did not finish within {timeout} s")
-                self._waiting().wait(remaining)
-        if self._state is JobState.FAILED:
-            assert self._reason is not None
-            raise self._reason
-        if self._state is JobState.STOPPED:
-            raise JobStateError(f"{self.name} was stopped; it has no result")
-        if self.removed:
-            raise JobStateError(f"{self.name} was removed; its result was freed")
-        if not self.child_jobs:
-            return self.last_output
-        if len(self.child_jobs) == 1:
-            return self.child_jobs[0].result()
-        return [child.result() for child in self.child_jobs]
+        return waiting.result(self, timeout)
 
     # -- records ------------------------------------------------------------------------
     def write_output(self, value: Any, _output: Stream = Stream.OUTPUT) -> None:
@@ -533,25 +453,14 @@ class Job:
     def stream_records(
         self, keep: bool = False, no_recurse: bool = False, location: str | None = None
     ) -> Iterator[Record]:
-        """``take_records`` as they are read, spilled text in bounded pieces (for a
-        replaying receive: a gigabyte of output never sits in memory at once)."""
-        if self._records is not None and (location is None or self.location == location):
-            yield from self._records.take_stream(keep)
-        if not no_recurse:
-            for child in self.child_jobs:
-                yield from child.stream_records(keep, location=location)
+        """``take_records`` as they are read (see ``family.stream_records``)."""
+        return family.stream_records(self, keep, no_recurse, location)
 
     def take_records(
         self, keep: bool = False, no_recurse: bool = False, location: str | None = None
     ) -> list[Record]:
         """This job's unreceived records, then each child's in child order."""
-        records: list[Record] = []
-        if self._records is not None and (location is None or self.location == location):
-            records += self._records.take(keep)
-        if not no_recurse:
-            for child in self.child_jobs:
-                records += child.take_records(keep, location=location)
-        return records
+        return family.take_records(self, keep, no_recurse, location)
 
     def release(self) -> None:
         """Free everything the job holds (it was removed): its records and spill file, the
@@ -588,60 +497,3 @@ class Job:
 
     def remove(self, force: bool = False) -> None:
         self._controller().remove_job(self, force=force)
-
-
-def check_timeout(timeout: float | None) -> None:
-    """Refuse what is not a number of seconds >= 0. NaN is refused too: every comparison
-    with it is false, so it would read as "wait forever"."""
-    if timeout is None:
-        return
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout >= 0:
-        raise JobArgumentError(f"timeout must be a number of seconds >= 0, not {timeout!r}")
-
-
-def check_limit(seconds: float | None) -> None:
-    """Refuse a time limit that is not a number of seconds > 0 (NaN and booleans too)."""
-    if seconds is None:
-        return
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0:
-        raise JobArgumentError(f"timeout must be a number of seconds > 0, not {seconds!r}")
-    if seconds == float("inf"):
-        raise JobArgumentError("timeout must be finite; leave it out for no limit")
-
-
-def wait_jobs(jobs: Sequence[Job], *, any: bool = False, timeout: float | None = None) -> list[Job]:
-    """Wait-Job: block until all (or, with ``any``, one) of ``jobs`` finished or were
-    suspended. Returns the jobs that did, in the given order; on timeout, those so far."""
-    check_timeout(timeout)
-    changed = threading.Event()
-
-    def on_change(job: Job, previous: JobState, new: JobState) -> None:
-        changed.set()
-
-    for job in jobs:
-        job.add_state_callback(on_change)
-    deadline = None if timeout is None else time.monotonic() + timeout
-    try:
-        while True:
-            done = [job for job in jobs if job.state in WAIT_RETURNS_STATES]
-            if (any and done) or len(done) == len(jobs):
-                return done
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                return done
-            changed.wait(remaining)
-            changed.clear()
-    finally:
-        for job in jobs:
-            job.remove_state_callback(on_change)
-
-
-def walk(jobs: Iterable[Job]) -> list[Job]:
-    """Each job followed by its descendants (a list: the recursive generator it was
-    cost three calls a child, and a fan-out's receive and remove walk it four times)."""
-    every: list[Job] = []
-    for job in jobs:
-        every.append(job)
-        if job.child_jobs:
-            every += walk(job.child_jobs)
-    return every

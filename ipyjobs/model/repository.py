@@ -9,7 +9,8 @@ from datetime import datetime
 from typing import Any
 
 from .errors import JobArgumentError, JobNotFoundError
-from .job import Job, walk
+from .family import walk
+from .job import Job
 from .state import JobState
 
 _WILDCARDS = frozenset("*?[")

@@ -1,0 +1,29 @@
+"""What a job delegates to: the manager that owns it and the backend that runs it. A
+``Job`` knows them only by these protocols, so the model imports neither."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from .job import Job
+
+
+class JobController(Protocol):
+    """What a job delegates to the manager that owns it (receive replays output,
+    remove touches the repository, stop and suspend reach the backend)."""
+
+    def receive_job(self, *refs: Any, **options: Any) -> list[Any]: ...
+    def remove_job(self, *refs: Any, force: bool = False) -> None: ...
+    def stop_job(self, *refs: Any) -> list[Job]: ...
+    def suspend_job(self, *refs: Any) -> list[Job]: ...
+    def resume_job(self, *refs: Any) -> list[Job]: ...
+
+
+class Runner(Protocol):
+    """A backend's control over one running child job."""
+
+    def stop(self, job: Job) -> None: ...
+    def suspend(self, job: Job) -> None: ...
+    def resume(self, job: Job) -> None: ...
+    def answer(self, job: Job, text: str, echo: bool) -> None: ...
