@@ -32,6 +32,7 @@ chromium:
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check ipyjobs tests benchmarks
 	$(VENV)/bin/ruff format --check ipyjobs tests benchmarks
+	$(VENV)/bin/mypy
 
 docs: $(VENV)/.installed-test
 	$(VENV)/bin/sphinx-build -W --keep-going -q -b html docs docs/_build/html

@@ -50,6 +50,12 @@ def test_folders_are_layers_and_few_modules_stay_at_the_top():
         layer_of(module)  # every module is in a layer
 
 
+def test_each_layer_says_what_lives_there_and_what_it_may_import():
+    for folder in FOLDERS:
+        doc = ast.get_docstring(ast.parse((PACKAGE / folder / "__init__.py").read_text()))
+        assert doc and "import" in doc.lower(), f"ipyjobs/{folder}/__init__.py: what it imports"
+
+
 def test_every_module_is_under_500_lines():
     long = {
         module_name(path): lines

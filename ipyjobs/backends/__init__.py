@@ -82,6 +82,10 @@ class Backend(Protocol):
     def suspend(self, child: Job) -> None: ...
     def resume(self, child: Job) -> None: ...
 
+    def answer(self, child: Job, text: str, echo: bool) -> None:
+        """Answer a Blocked child's prompt (``send_input``); a backend whose jobs never
+        ask raises ``JobStateError``."""
+
     def shutdown(self) -> None:
         """Release threads and processes; running jobs were stopped before."""
 

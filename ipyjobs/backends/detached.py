@@ -92,7 +92,7 @@ class _Followed:
         if not self.alive():  # the pid is still the job's process: its start time matches
             return False
         with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signum)  # type: ignore[arg-type]
+            os.kill(self.pid, signum)
         return True
 
 
@@ -383,11 +383,11 @@ class DetachedBackend:
             with followed.lock:
                 done = self._take_in(followed, store, followed.reader.read())
                 followed.loaded = followed.reader.offset
-            row = store.get(str(followed.job.instance_id))
-            if done is None and row is not None and JobState(row.state).finished:
+            stored = store.get(str(followed.job.instance_id))
+            if done is None and stored is not None and JobState(stored.state).finished:
                 # It ended, and that was received, before: the store says how.
-                reason = EndedElsewhere(row.reason) if row.state == "Failed" else None
-                done = (JobState(row.state), reason)
+                reason = EndedElsewhere(stored.reason) if stored.state == "Failed" else None
+                done = (JobState(stored.state), reason)
             if done is not None:
                 self._end(followed, store, *done)
                 continue
@@ -443,6 +443,11 @@ class DetachedBackend:
             raise JobStateError(f"{child.name} is not suspended")
         if followed.signal(signal.SIGCONT) and self._seen(followed, stopped=False):
             self._set(followed, store, JobState.RUNNING, only_from=suspended)
+
+    def answer(self, child: Job, text: str, echo: bool) -> None:
+        """A detached job's ``input()`` fails at once (it must not wait on a kernel that
+        may be gone: docs/decisions.md), so it is never Blocked."""
+        raise JobStateError(f"{child.name} is a detached job: it never asks for input")
 
     @staticmethod
     def _seen(followed: _Followed, *, stopped: bool) -> bool:

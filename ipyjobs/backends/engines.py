@@ -254,7 +254,7 @@ class EnginesBackend:
             job.set_state(JobState.RUNNING, only_from=[JobState.NOT_STARTED])
             state = JobState(outcome.state)
             reason = cloudpickle.loads(outcome.reason) if outcome.reason is not None else None
-            if getattr(outcome, "usage", None) is not None:
+            if outcome.usage is not None:
                 job.note_usage(*outcome.usage)
         job.records.collect()
         job.set_state(state, reason)
@@ -325,6 +325,11 @@ class EnginesBackend:
 
     def resume(self, child: Job) -> None:
         raise JobStateError(f"{child.name} is a remote job: it is never suspended")
+
+    def answer(self, child: Job, text: str, echo: bool) -> None:
+        """An engine's ``input()`` fails at once (nothing can answer there: DESIGN §9),
+        so a remote job is never Blocked."""
+        raise JobStateError(f"{child.name} is a remote job: it never asks for input")
 
     def shutdown(self) -> None:
         """Give up on tasks that did not end (their engines stay the user's), then close

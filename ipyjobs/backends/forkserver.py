@@ -24,7 +24,7 @@ import sys
 import threading
 from multiprocessing import forkserver, popen_forkserver, reduction, resource_tracker, spawn, util
 from multiprocessing.context import ForkServerProcess, set_spawning_popen
-from typing import Any
+from typing import Any, Protocol, cast
 
 log = logging.getLogger("ipyjobs")
 
@@ -32,8 +32,39 @@ log = logging.getLogger("ipyjobs")
 PRELOAD = ["ipyjobs.backends.forkserver", "ipyjobs.backends.process_child", "cloudpickle"]
 
 
+class _ServerInternals(Protocol):
+    """What ipyjobs uses of CPython's ``ForkServer`` beyond its typed API."""
+
+    _forkserver_pid: int | None
+
+    def _stop(self) -> None: ...
+
+
+class _TrackerInternals(Protocol):
+    """What ipyjobs uses of CPython's ``ResourceTracker`` beyond its typed API."""
+
+    _pid: int | None
+
+    def _stop(self) -> None: ...
+
+
+def _internals(server: forkserver.ForkServer) -> _ServerInternals:
+    return cast(_ServerInternals, server)
+
+
+def _tracker() -> _TrackerInternals:
+    return cast(_TrackerInternals, resource_tracker._resource_tracker)
+
+
+def _close_fds(*fds: int) -> None:
+    for fd in fds:
+        os.close(fd)
+
+
 class _Popen(popen_forkserver.Popen):
     """multiprocessing's forkserver ``Popen``, asking ipyjobs' server for the child."""
+
+    _fds: list[int]  # set by multiprocessing's Popen: the descriptors the child inherits
 
     def _launch(self, process_obj: Any) -> None:
         prep_data = spawn.get_preparation_data(process_obj._name)
@@ -50,7 +81,7 @@ class _Popen(popen_forkserver.Popen):
         # As multiprocessing does: a duplicate of the data pipe's write end is the
         # sentinel by which the child knows its parent is alive.
         parent_end = os.dup(data)
-        self.finalizer = util.Finalize(self, util.close_fds, (parent_end, self.sentinel))
+        self.finalizer = util.Finalize(self, _close_fds, (parent_end, self.sentinel))
         with open(data, "wb", closefd=True) as pipe:
             pipe.write(buffer.getbuffer())
         self.pid = forkserver.read_signed(self.sentinel)
@@ -81,7 +112,7 @@ class _Server:
         """The running server, started on first use."""
         with self._lock:
             if self._server is None:
-                self._started_tracker = resource_tracker._resource_tracker._pid is None
+                self._started_tracker = _tracker()._pid is None
                 server = forkserver.ForkServer()
                 server.set_forkserver_preload(PRELOAD)
                 self._server = server
@@ -92,7 +123,7 @@ class _Server:
     def pid(self) -> int | None:
         """The server's process id, while it runs."""
         server = self._server
-        return None if server is None else server._forkserver_pid
+        return None if server is None else _internals(server)._forkserver_pid
 
     def release(self) -> None:
         """Drop one user; the last one stops the server (its job processes have ended:
@@ -103,11 +134,11 @@ class _Server:
                 return
             server, self._server = self._server, None
             started_tracker, self._started_tracker = self._started_tracker, False
-        server._stop()
+        _internals(server)._stop()
         if started_tracker:
             reason = _tracker_in_use()
             if reason is None:
-                resource_tracker._resource_tracker._stop()
+                _tracker()._stop()
             else:
                 log.info("ipyjobs: leaving multiprocessing's resource tracker running: %s", reason)
 
@@ -116,7 +147,7 @@ def _tracker_in_use() -> str | None:
     """Why the resource tracker must keep running for code other than ipyjobs', or None.
     Whatever registers with it (semaphores, shared memory) comes from these modules or
     from processes that multiprocessing started for the user."""
-    if forkserver._forkserver._forkserver_pid is not None:
+    if _internals(forkserver._forkserver)._forkserver_pid is not None:
         return "multiprocessing's forkserver runs for your code"
     if any(not isinstance(p, JobProcess) for p in multiprocessing.active_children()):
         return "processes your code started with multiprocessing still run"
@@ -135,4 +166,4 @@ server_pid = _server.pid
 
 def tracker_pid() -> int | None:
     """multiprocessing's resource tracker's process id, while it runs."""
-    return resource_tracker._resource_tracker._pid
+    return _tracker()._pid

@@ -28,7 +28,7 @@ import os
 import types
 import warnings
 from collections import ChainMap
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -65,7 +65,9 @@ class _WorkPickler(cloudpickle.Pickler):
     def __init__(self, file: Any) -> None:
         self.code_files: set[str] = set()
         # Read by pickle's own __init__, so it is set first.
-        self.dispatch_table = ChainMap({types.CodeType: self._reduce_code}, self.dispatch_table)
+        own: dict[type, Callable[..., Any]] = {types.CodeType: self._reduce_code}
+        inherited: MutableMapping[type, Callable[..., Any]] = cloudpickle.Pickler.dispatch_table
+        self.dispatch_table = ChainMap(own, inherited)
         super().__init__(file)
 
     def _reduce_code(self, code: types.CodeType) -> tuple[Any, ...]:

@@ -28,7 +28,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 
 from ..model.records import Stream, require_text
 from .asking import ask
@@ -95,7 +95,7 @@ _job_argv: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
 )
 
 
-class ScopedArgv(list):  # type: ignore[type-arg]
+class ScopedArgv(list[str]):
     """Stands in for ``sys.argv``: a script job running in a thread reads its own
     arguments (``job_argv``), any other code the process's. What scripts do with argv
     (index, slice, iterate, ``len``, argparse) is routed; it is a list, so the rest
@@ -127,7 +127,7 @@ class ScopedArgv(list):  # type: ignore[type-arg]
     def __eq__(self, other: object) -> bool:
         return self._current() == other
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None
 
     def __repr__(self) -> str:
         return repr(self._current())
@@ -336,7 +336,15 @@ def route_input(original: Callable[..., Any], *, secret: bool = False) -> Callab
     return routed
 
 
-def is_routed(function: Any) -> bool:
+class Routed(Protocol):
+    """A function ``install`` put in place of another, which it keeps."""
+
+    ipyjobs_original: Callable[..., Any]
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
+def is_routed(function: object) -> TypeGuard[Routed]:
     return hasattr(function, "ipyjobs_original")
 
 

@@ -186,8 +186,9 @@ def compile_code(
     tree = ast.parse(python, filename, "exec")
     ast.increment_lineno(tree, first_line - 1)
     last: ast.Expression | None = None
-    if tree.body and isinstance(tree.body[-1], ast.Expr):
-        last = ast.Expression(tree.body.pop().value)
+    if tree.body and isinstance(final := tree.body[-1], ast.Expr):
+        tree.body.pop()
+        last = ast.Expression(final.value)
     flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
     body = compile(tree, filename, "exec", flags=flags, dont_inherit=True)
     expression = compile(last, filename, "eval", flags=flags, dont_inherit=True) if last else None

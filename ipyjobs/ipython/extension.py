@@ -33,7 +33,7 @@ class ShellHost(Host):
     shell, or without ``%load_ext``, follows it."""
 
     @property
-    def config_parent(self) -> Any:  # type: ignore[override]
+    def config_parent(self) -> Any:
         return current_shell()
 
     def user_namespace(self) -> dict[str, Any]:
@@ -185,6 +185,8 @@ class _KernelInput:
                 setattr(kernel, saved, route_input(restored, secret=secret))
 
     def unload(self) -> None:
+        from ..execution.capture import is_routed
+
         kernel = self.kernel
         if kernel is None:
             return
@@ -196,7 +198,7 @@ class _KernelInput:
             if original is not None and getpass.getpass is routed:
                 getpass.getpass = original
             restored = getattr(kernel, saved, None)
-            if hasattr(restored, "ipyjobs_original"):
+            if is_routed(restored):
                 setattr(kernel, saved, restored.ipyjobs_original)
 
 

@@ -73,10 +73,8 @@ class TerminalNotices:
             lines, self._queue = self._queue, []
         # Queued between the cell's end and now: the prompt is not drawn yet, so they go
         # straight above where it will be.
-        for line in lines:
-            sys.__stdout__.write(line + "\n")
         if lines:
-            sys.__stdout__.flush()
+            _write_terminal("".join(line + "\n" for line in lines))
 
     def _cell_starts(self, *args: Any) -> None:
         self.prompt_showing = False
@@ -139,8 +137,7 @@ class TerminalNotices:
         from prompt_toolkit.application import run_in_terminal
 
         def write() -> None:
-            sys.__stdout__.write(text + "\n")
-            sys.__stdout__.flush()
+            _write_terminal(text + "\n")
 
         run_in_terminal(write)
 
@@ -155,3 +152,12 @@ class NoNotices:
 def attach(shell: Any, manager: JobManager) -> TerminalNotices | NoNotices:
     is_terminal = type(shell).__name__ == "TerminalInteractiveShell" or hasattr(shell, "pt_app")
     return TerminalNotices(shell, manager) if is_terminal else NoNotices()
+
+
+def _write_terminal(text: str) -> None:
+    """Write to the process's own stdout (the terminal), past any router or proxy; an
+    interpreter started without one has nowhere to show a notice."""
+    terminal = sys.__stdout__
+    if terminal is not None:
+        terminal.write(text)
+        terminal.flush()

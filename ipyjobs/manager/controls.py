@@ -12,6 +12,7 @@ from ..model.family import walk
 from ..model.state import NOT_STARTED, STOPPED, STOPPING
 
 if TYPE_CHECKING:
+    from ..model.controls import Runner
     from ..model.job import Job
     from .fanout import FanOut
 
@@ -54,8 +55,9 @@ def wait_finished(jobs: Sequence[Job], seconds: float) -> None:
         job.wait_until_finished(max(0.0, deadline - time.monotonic()))
 
 
-def for_working_children(jobs: Iterable[Job], action: Callable[[Job], None]) -> None:
-    """``action`` on each unfinished child that does work, of each of ``jobs``."""
+def for_working_children(jobs: Iterable[Job], action: Callable[[Runner, Job], None]) -> None:
+    """``action(runner, child)`` on each unfinished child that does work, of each of
+    ``jobs``, with the backend that runs it."""
     for child in walk(jobs):
         if not child.child_jobs and not child.finished and child.runner is not None:
-            action(child)
+            action(child.runner, child)

@@ -17,6 +17,7 @@ from ..execution import capture
 from ..execution import host as hosts
 from ..execution.collector import Collector
 from ..execution.resources import ResourceSampler
+from ..model.controls import Runner
 from ..model.errors import JobArgumentError, JobStateError, JobTimeoutError
 from ..model.family import walk
 from ..model.job import Job
@@ -172,7 +173,12 @@ class JobManager(Configurable):
         ``file_path`` (with ``args``) runs a Python script as ``__main__``, in a process
         unless a backend is named. ``args`` and ``kwargs`` are the target's arguments,
         for those that share a name with these keywords; further keywords go to it too."""
-        if isinstance(target, str) and file_path is None:
+        if file_path is not None:
+            work, command = script_work_of(
+                target, call_args, kwargs, more_kwargs, each, file_path, args
+            )
+            backend = backend or "process"
+        elif isinstance(target, str):
             check_code_call(call_args, args, kwargs, more_kwargs, each)
             return self.start_code(
                 target,
@@ -185,11 +191,6 @@ class JobManager(Configurable):
                 throttle=throttle,
                 timeout=timeout,
             )
-        if file_path is not None:
-            work, command = script_work_of(
-                target, call_args, kwargs, more_kwargs, each, file_path, args
-            )
-            backend = backend or "process"
         else:
             check_name(name)
             work, command = call_work_of(target, call_args, args, kwargs, more_kwargs, each)
@@ -254,7 +255,12 @@ class JobManager(Configurable):
             parent.add_state_callback(self._fan_out_ended)
             return self._launch(parent, fan_out.start)
         parent = make_family(self, request, runner, timeout)
-        return self._launch(parent, lambda: [runner.launch(c, request) for c in parent.child_jobs])
+
+        def launch_children() -> None:
+            for child in parent.child_jobs:
+                runner.launch(child, request)
+
+        return self._launch(parent, launch_children)
 
     def _launch(self, parent: Job, launch: Callable[[], object]) -> Job:
         """Launch a listed parent's children; if that fails, no job is left behind."""
@@ -412,13 +418,15 @@ class JobManager(Configurable):
 
     def suspend_job(self, *refs: Any) -> list[Job]:
         """Suspend-Job (process jobs); waiting treats a suspended job as done waiting."""
-        return self._for_children(refs, "suspend", lambda child: child.runner.suspend(child))
+        return self._for_children(refs, "suspend", lambda runner, child: runner.suspend(child))
 
     def resume_job(self, *refs: Any) -> list[Job]:
         """Resume-Job."""
-        return self._for_children(refs, "resume", lambda child: child.runner.resume(child))
+        return self._for_children(refs, "resume", lambda runner, child: runner.resume(child))
 
-    def _for_children(self, refs: tuple, verb: str, action: Callable[[Job], None]) -> list[Job]:
+    def _for_children(
+        self, refs: tuple, verb: str, action: Callable[[Runner, Job], None]
+    ) -> list[Job]:
         jobs = self._require(refs, verb)
         refuse_held_elsewhere(jobs, verb)
         for_working_children(jobs, action)

@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 from ..backends import StartRequest
 from ..execution.host import Host
-from ..execution.work import CallWork, CodeWork, Snapshot, compile_code, describe_call, script_work
+from ..execution.work import (
+    CallWork,
+    CodeWork,
+    Snapshot,
+    Work,
+    compile_code,
+    describe_call,
+    script_work,
+)
 from ..model.errors import InvalidJobTargetError, JobArgumentError
 from ..model.job import Job
 from ..model.repository import is_pattern
@@ -71,7 +79,7 @@ def script_work_of(
     each: Iterable[Any] | None,
     file_path: str | os.PathLike[str],
     args: Iterable[Any] | None,
-) -> tuple[CallWork, str]:
+) -> tuple[Work, str]:
     """``file_path=``: the script's work and command; it takes ``args=`` only."""
     if target is not None or call_args or kwargs or more_kwargs or each is not None:
         raise JobArgumentError("file_path= runs a script: it takes args=, not a target or each=")

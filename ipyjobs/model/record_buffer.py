@@ -87,6 +87,10 @@ class RecordBuffer:
     )
     #: How many of the last characters of text ``tail`` keeps.
     tail_limit = 4000
+    # The last characters of text the job wrote, received or not (for live views):
+    # (stream, text) runs, so stderr shows as stderr. Empty (a shared tuple) until
+    # there is text.
+    _tail: list[tuple[Stream, str]] | tuple[()]
 
     @property
     def tail(self) -> str:
@@ -132,10 +136,7 @@ class RecordBuffer:
         self._spill_end = 0
         self._folder: str | None = None
         self._cleanup: weakref.finalize | None = None
-        # The last characters of text the job wrote, received or not (for live views):
-        # (stream, text) runs, so stderr shows as stderr. Empty (a shared tuple) until
-        # there is text.
-        self._tail: list[tuple[Stream, str]] | tuple[()] = ()
+        self._tail = ()
         self._tail_chars = 0  # the length of ``tail``
         #: How many warnings, displays and errors the job recorded, received or not (for
         #: live views, which show only text); None until there is one.

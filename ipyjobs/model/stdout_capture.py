@@ -28,6 +28,7 @@ class _Chunks:
     the capture (only ``write`` is used; the rest is the protocol the wrapper checks)."""
 
     closed = False
+    name = "<job stdout>"  # what the wrapper's ``name`` gives
 
     def __init__(self, write: Callable[[bytes], int]) -> None:
         self.write = write
@@ -43,6 +44,18 @@ class _Chunks:
 
     def flush(self) -> None:
         pass
+
+    def read(self, size: int = -1, /) -> bytes:
+        raise io.UnsupportedOperation("a job's stdout is written, not read")
+
+    def truncate(self, size: int, /) -> int:
+        raise io.UnsupportedOperation("a job's stdout is not truncated")
+
+    def fileno(self) -> int:
+        raise io.UnsupportedOperation("a job's stdout has no file descriptor")
+
+    def isatty(self) -> bool:
+        return False
 
     def close(self) -> None:
         """The wrapper, when it is collected, flushes and closes its buffer: nothing to
@@ -64,7 +77,7 @@ class StdoutCapture:
         self.records = records
         self.lock = threading.RLock()
         self.wrapper = io.TextIOWrapper(
-            _Chunks(self._hand_over),  # type: ignore[arg-type]
+            _Chunks(self._hand_over),
             encoding=TEXT_ENCODING[0],
             errors=TEXT_ENCODING[1],
             newline="\n",
