@@ -57,6 +57,7 @@ bench: $(VENV)/.installed-test
 	$(PY) benchmarks/scale.py
 	$(PY) benchmarks/big_output.py
 	$(PY) benchmarks/fanout.py
+	$(PY) benchmarks/sleep.py
 
 clean:
 	rm -rf .venv .venv-min docs/_build test-artifacts

@@ -201,6 +201,8 @@ def test_a_process_jobs_child_imports_only_what_it_runs(manager):
         "ipyjobs.execution",
         "ipyjobs.execution.host",
         "ipyjobs.execution.capture",
+        "ipyjobs.execution.current",
+        "ipyjobs.execution.sleeping",
         "ipyjobs.execution.asking",  # input() in the job
         "ipyjobs.execution.resources",  # what it used, sent with its end
         "ipyjobs.execution.work",

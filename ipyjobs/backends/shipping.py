@@ -185,6 +185,10 @@ class _StandInRecords:
 class StandInJob:
     """Stands in for the Job in the process that runs its work."""
 
+    #: No backend runs it here (so ``time.sleep`` in it is Python's own: a signal from
+    #: the kernel's side interrupts it).
+    runner = None
+
     def __init__(self, name: str, location: str) -> None:
         self.name = name
         self.location = location

@@ -6,7 +6,8 @@ Stopping: the cooperative flag first (``check_stop()`` raises). A job that has s
 checks the flag gets ``stop_grace`` seconds to stop by itself; then, or at once for a job
 that never checks, ``JobStopped`` is raised in its thread asynchronously
 (``PyThreadState_SetAsyncExc``). That lands between bytecodes: a long C call or a blocking
-wait delays it until it returns. The pool makes sure a stop never reaches the worker's
+wait delays it until it returns, but ``time.sleep`` inside a job wakes at once
+(``execution.sleeping``: ``wakes_sleepers``). The pool makes sure a stop never reaches the worker's
 next job.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
+from ..execution import sleeping
 from ..execution.capture import install as install_capture
 from ..model.errors import JobArgumentError, JobStateError
 from .thread_pool import WorkerPool
@@ -31,6 +33,7 @@ class ThreadBackend:
     name = "thread"
     job_type = "ThreadJob"
     confirms_stops = False  # a NotStarted thread job is still in the queue: Stopped at once
+    wakes_sleepers = True  # its stop ends a time.sleep in the job (execution.sleeping)
     #: How often, and how many times, the asynchronous stop is posted again (for code
     #: that catches JobStopped and carries on).
     retry_interval = 0.05
@@ -73,6 +76,7 @@ class ThreadBackend:
         self.pool.submit_many(tasks)  # last, as in ``launch``
 
     def stop(self, child: Job) -> None:
+        sleeping.wake(child)  # a job in time.sleep stops now, as at check_stop()
         threading.Thread(
             target=self._escalate, args=(child,), name=f"ipyjobs-stop-{child.id}", daemon=True
         ).start()

@@ -1,14 +1,16 @@
 """Per-job output capture: each write goes to the records of the job whose code made it.
 
 One ``StreamRouter`` sits on ``sys.stdout`` and one on ``sys.stderr``. A write looks up a
-``ContextVar`` set in the job's thread: inside a job it goes to that job's lock-free inbox
-(see ``records``); anywhere else it goes to the stream the router wraps. ``display()``
-and ``warnings.showwarning`` are routed the same way. ``sys.stdout.write`` itself is
+``ContextVar`` set in the job's thread (``current.inbox``; stdout's own, below): inside a
+job it goes to that job's lock-free inbox (see ``record_buffer``); anywhere else it goes
+to the stream the router wraps. ``display()``, ``warnings.showwarning`` and
+``time.sleep`` (``sleeping``) are routed the same way. ``sys.stdout.write`` itself is
 looked up in C: the router's ``write`` is a property whose getter is the ContextVar's own
-``get``, which gives the job's C-level write (``stdout_capture.StdoutCapture``), or, outside a
-job, the router, whose ``__call__`` writes to the wrapped stream. A ``print`` in a thread
-job so runs no Python code at all (0.95-1.10x ``redirect_stdout``; a Python ``write`` made
-it 0.66-0.69x). Process and remote jobs' stand-ins keep a Python write (``shipping``).
+``get``, which gives the job's C-level write (``stdout_capture.StdoutCapture``), or,
+outside a job, the router, whose ``__call__`` writes to the wrapped stream. A ``print``
+in a thread job so runs no Python code at all (0.95-1.10x ``redirect_stdout``; a Python
+``write`` made it 0.66-0.69x). Process and remote jobs' stand-ins keep a Python write
+(``shipping``).
 
 Other code swaps ``sys.stdout`` under us (pytest per test, terminal IPython while its
 prompt shows), so ``install()`` is idempotent and is called again each time a job starts:
@@ -31,17 +33,14 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 
 from ..model.records import Stream, require_text
+from . import current, sleeping
 from .asking import ask
+from .current import current_job
 
 if TYPE_CHECKING:
     from ..model.job import Job
 
-#: Inside a job: its records' inbox append, the inbox list, the records (collected by
-#: the writer itself once the list holds ``BACKLOG`` items) and the job; None outside a
-#: job. Read on every write to stderr.
-_inbox: contextvars.ContextVar[tuple[Callable[[Any], None], list[Any], Any, Any] | None] = (
-    contextvars.ContextVar("ipyjobs_inbox", default=None)
-)
+_inbox = current.inbox  # read on every write to stderr
 #: Inside a job: what its stdout writes call (unset outside one: see the module docstring).
 _stdout_write: contextvars.ContextVar[Callable[[str], int]] = contextvars.ContextVar(
     "ipyjobs_stdout_write"
@@ -53,12 +52,6 @@ _stdout_write: contextvars.ContextVar[Callable[[str], int]] = contextvars.Contex
 #: waiting in memory grew to 20-80 MB past the spill bound. (Stdout has its own bound:
 #: ``stdout_capture.CHUNK_BACKLOG``.)
 BACKLOG = 10_000
-
-
-def current_job() -> Job | None:
-    """The (child) job whose code is running here, or None outside a job."""
-    inbox = _inbox.get()
-    return None if inbox is None else inbox[3]
 
 
 def _first_print(records: Any, text: str) -> int:
@@ -365,6 +358,7 @@ def install(display_pub: Any = None) -> None:
         and warnings.showwarning is _route_warning
         and hasattr(builtins.input, "ipyjobs_original")
         and hasattr(getpass.getpass, "ipyjobs_original")
+        and sleeping.is_installed()
     ):
         return
     with _routing.lock:
@@ -379,6 +373,7 @@ def install(display_pub: Any = None) -> None:
             builtins.input = route_input(builtins.input)
         if not is_routed(getpass.getpass):
             getpass.getpass = route_input(getpass.getpass, secret=True)
+        sleeping.install()
         if display_pub is not None and not hasattr(display_pub.publish, "ipyjobs_original"):
             display_pub.publish = _route_display(display_pub.publish)
             _routing.display_pub = display_pub
@@ -410,6 +405,7 @@ def uninstall() -> None:
                 setattr(sys, name, stream)
         if warnings.showwarning is _route_warning:
             warnings.showwarning = _routing.showwarning
+        sleeping.uninstall()
         if isinstance(sys.argv, ScopedArgv):
             sys.argv = list.__getitem__(sys.argv, slice(None))
         if is_routed(builtins.input):

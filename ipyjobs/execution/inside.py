@@ -13,7 +13,8 @@ from typing import Any
 from ..model.errors import JobArgumentError, JobStopped
 from ..model.records import Progress, Stream
 from . import host
-from .capture import current_job, start_thread
+from .capture import start_thread
+from .current import current_job
 
 __all__ = ["check_stop", "current_job", "start_thread", "write_output", "write_progress"]
 

@@ -263,7 +263,8 @@ def background(
 def _job_aware_system(shell: Any, original: Any) -> Any:
     """``!cmd`` inside a job: pipe the command's output into the job's records (the
     terminal's ``os.system`` would write to the file descriptor, past any capture)."""
-    from ..execution.capture import current_job, start_thread
+    from ..execution.capture import start_thread
+    from ..execution.current import current_job
 
     def system(cmd: str) -> Any:
         if current_job() is None:
