@@ -21,7 +21,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .backends.store import JobStore, StoredJob, holder_alive, is_alive
+from .backends.store import BUSY_TIMEOUT, JobStore, StoredJob, holder_alive, is_alive
 from .execution.host import PLAIN
 from .execution.resources import process_stopped
 from .model.errors import JobError
@@ -73,6 +73,14 @@ def list_jobs(store: JobStore, scope: str | None) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ipyjobs", description=__doc__.split("\n\n")[0])
     parser.add_argument("--store", help="the job store's folder (default: the IPython profile's)")
+    parser.add_argument(
+        "--busy-timeout",
+        type=float,
+        default=BUSY_TIMEOUT,
+        metavar="S",
+        help="seconds to wait for a write another process keeps open in the store "
+        f"(default {BUSY_TIMEOUT:g})",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("list", help="the jobs of this scope")
     listing.add_argument("--all", action="store_true", help="every scope, with a Scope column")
@@ -89,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     receiving.add_argument("ref")
     args = parser.parse_args(argv)
 
-    from .backends.detached import scope
+    from .backends.followed import scope
     from .manager.manager import JobManager
 
     folder = args.store or os.path.join(PLAIN.profile_dir(), "ipyjobs")
@@ -98,9 +106,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not os.path.exists(os.path.join(folder, "jobs.sqlite3")):
                 print("No jobs.")
                 return 0
-            print(list_jobs(JobStore(folder), None if args.all else scope()))
+            print(list_jobs(JobStore(folder, args.busy_timeout), None if args.all else scope()))
             return 0
-        manager = JobManager(host=PLAIN, store_dir=folder, stop_grace=1.0)
+        manager = JobManager(
+            host=PLAIN, store_dir=folder, stop_grace=1.0, busy_timeout=args.busy_timeout
+        )
         try:
             manager.attach_detached()
             ref = int(args.ref) if args.ref.isdigit() else args.ref

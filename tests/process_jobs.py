@@ -209,3 +209,13 @@ def hoard_on(item: int, hoarder: int) -> int:
             pass
         del hoard
     return os.getpid()
+
+
+def print_then_flood(lines: int, gate: str) -> None:
+    """``lines`` lines, then, once ``gate`` exists, 40 MB more than a small disk holds."""
+    for i in range(lines):
+        print(f"line {i}", flush=True)
+    while not os.path.exists(gate):
+        time.sleep(0.01)
+    for i in range(400_000):
+        print(f"flood {i:08d} " + "x" * 90)

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
+import shutil
 import signal
 import threading
 import time
@@ -29,71 +31,30 @@ from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
-from ..execution.resources import process_stopped, process_usage
+from ..execution.resources import process_usage
 from ..execution.work import frame_name
 from ..model.errors import JobArgumentError, JobStateError
 from ..model.records import Stream
 from ..model.state import JobState
 from . import detached_child, renamed
+from .followed import EndedElsewhere, Followed, record_state, scope
 from .process import ChildProcessExited, climb_stop_ladder, in_stop_thread, wait_for_status
 from .shipping import pack_work, to_record
-from .spool import SpoolReader
-from .store import JobStore, StoredJob, is_alive, this_process
+from .spool import read_end, reserve_end
+from .store import JobStore, StoredJob, StoreError, store_error, this_process
 
 if TYPE_CHECKING:
     from ..manager.manager import JobManager
     from ..model.job import Job
     from . import StartRequest
 
+log = logging.getLogger("ipyjobs")
+
 #: Seconds between two reads of a followed job's spool.
 FOLLOW_INTERVAL = 0.05
 #: Seconds a job whose process is gone may stay silent before it is taken as ended
 #: unseen (its supervisor, which records how it ended, was gone too).
 UNSEEN_END = 2.0
-
-
-class EndedElsewhere(RuntimeError):
-    """How a detached job failed, as the job store recorded it (the exception itself was
-    received by an earlier kernel)."""
-
-
-def scope() -> str:
-    """The scope detached jobs are listed in: the notebook, as the server names it in
-    ``JPY_SESSION_NAME``, else the working directory."""
-    return os.environ.get("JPY_SESSION_NAME") or os.getcwd()
-
-
-class _Followed:
-    """The kernel's side of one detached child."""
-
-    def __init__(self, job: Job, folder: str, offset: int = 0, holding: bool = True) -> None:
-        self.job = job
-        self.folder = folder
-        self.reader = SpoolReader(os.path.join(folder, detached_child.RECORDS), offset)
-        #: The spool offset of what is in the job's buffer; with ``lock`` held, it and
-        #: the buffer change together, so what a receive took maps to an offset.
-        self.loaded = offset
-        self.lock = threading.Lock()
-        #: False when another live kernel holds the job: this one only lists it.
-        self.holding = holding
-        self.holder: str | None = None
-        self.pid: int | None = None
-        self.pid_start: int | None = None
-        self.finished = threading.Event()
-
-    def alive(self) -> bool:
-        return is_alive(self.pid, self.pid_start)
-
-    def signal(self, signum: int) -> bool:
-        """Signal the job's process; False once it is gone (nothing left to signal). True
-        while it is starting (its pid not spooled yet): a later step of a stop reaches it."""
-        if self.pid is None:
-            return True
-        if not self.alive():  # the pid is still the job's process: its start time matches
-            return False
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signum)
-        return True
 
 
 class DetachedBackend:
@@ -107,7 +68,7 @@ class DetachedBackend:
 
     def __init__(self, manager: JobManager) -> None:
         self.manager = manager
-        self._followed: dict[int, _Followed] = {}
+        self._followed: dict[int, Followed] = {}
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._store: JobStore | None = None
@@ -133,16 +94,43 @@ class DetachedBackend:
         parent = child.parent
         assert parent is not None
         child.instance_id  # noqa: B018  (made now: the store names jobs by it)
-        folder = store.new_spool(str(child.instance_id))
         task = {
             "name": child.name,
             "location": child.location,
             "cwd": request.cwd or os.getcwd(),
             "work": request.prepared["payload"],
         }
-        task_path = os.path.join(folder, detached_child.TASK)
-        with open(os.open(task_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
-            f.write(cloudpickle.dumps(task))
+        folder = store.new_spool(str(child.instance_id))
+        try:
+            self._write_spool(store, folder, cloudpickle.dumps(task))
+            self._add_rows(store, folder, parent, child)
+        except BaseException:  # a full disk, a store held elsewhere: no job is left
+            shutil.rmtree(folder, ignore_errors=True)
+            with contextlib.suppress(StoreError):
+                store.remove(str(parent.instance_id))
+            raise
+        followed = Followed(child, folder)
+        followed.mark_received(store)
+        child.runner = self
+        with self._lock:
+            self._followed[child.id] = followed
+        self._in_background(self._start_and_follow, followed, store)
+
+    @staticmethod
+    def _write_spool(store: JobStore, folder: str, task: bytes) -> None:
+        """The job's task, its empty spool and its reserved end, before anything runs."""
+        try:
+            path = os.path.join(folder, detached_child.TASK)
+            with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
+                f.write(task)
+            records = os.path.join(folder, detached_child.RECORDS)
+            os.close(os.open(records, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            reserve_end(os.path.join(folder, detached_child.END))
+        except OSError as error:
+            raise store_error(store.path, error, store.busy_timeout) from None
+
+    @staticmethod
+    def _add_rows(store: JobStore, folder: str, parent: Job, child: Job) -> None:
         holder, where, now = this_process(), scope(), time.time()
         for job, parent_id in ((parent, None), (child, str(parent.instance_id))):
             store.add(
@@ -161,15 +149,9 @@ class DetachedBackend:
                     holder=holder,
                 )
             )
-        followed = _Followed(child, folder)
-        self._mark_received(followed, store)
-        child.runner = self
-        with self._lock:
-            self._followed[child.id] = followed
-        self._in_background(self._start_and_follow, followed, store)
 
     @staticmethod
-    def _in_background(follow: Any, followed: _Followed, store: JobStore) -> None:
+    def _in_background(follow: Any, followed: Followed, store: JobStore) -> None:
         """The one thread that follows a child's spool (and, for a new job, starts it)."""
         threading.Thread(
             target=follow,
@@ -178,21 +160,7 @@ class DetachedBackend:
             name=f"ipyjobs-detached-{followed.job.id}",
         ).start()
 
-    @staticmethod
-    def _mark_received(followed: _Followed, store: JobStore) -> None:
-        """When a receive removes a child's records, the store notes the spool offset
-        of what it had loaded: a later kernel receives only what comes after. A crash
-        between the receive and this note receives those records again (at least once,
-        never lost)."""
-        child = followed.job
-
-        def taken() -> None:
-            if followed.holding:
-                store.update(str(child.instance_id), received=followed.loaded)
-
-        child.records.on_take = taken
-
-    def _start_and_follow(self, followed: _Followed, store: JobStore) -> None:
+    def _start_and_follow(self, followed: Followed, store: JobStore) -> None:
         job = followed.job
         try:
             detached_child.start(followed.folder)
@@ -201,22 +169,35 @@ class DetachedBackend:
             job.records.collect()
             self._end(followed, store, JobState.FAILED, error)
             return
-        self._follow(followed, store)
+        self._guarded_follow(followed, store)
+
+    def _guarded_follow(self, followed: Followed, store: JobStore) -> None:
+        """Follow the spool; an error nothing here foresaw ends the job Failed with it,
+        in one logged line, rather than a dead thread and a job that never ends."""
+        try:
+            self._follow(followed, store)
+        except Exception as error:
+            log.warning("ipyjobs: following %s failed: %r", followed.job.name, error)
+            if not followed.job.finished:
+                self._end(followed, store, JobState.FAILED, error)
 
     # -- following the spool -----------------------------------------------------------
-    def _follow(self, followed: _Followed, store: JobStore) -> None:
+    def _follow(self, followed: Followed, store: JobStore) -> None:
         job = followed.job
         quiet_since: float | None = None
         while not self._closing.is_set():
             with followed.lock:
                 messages = followed.reader.read()
                 done = self._take_in(followed, store, messages)
+                if done is None and not followed.alive():
+                    done = self._ending(followed, store)
                 followed.loaded = followed.reader.offset
+            followed.check_spool()
             if done is not None:
                 self._end(followed, store, *done)
                 return
             if job.state is JobState.DISCONNECTED and followed.alive():
-                self._set(followed, store, self._live_state(followed))  # attached, it runs
+                self._set(followed, store, followed.live_state())  # attached, it runs
             if messages or followed.alive() or followed.pid is None:
                 quiet_since = None
             elif quiet_since is None:
@@ -233,11 +214,30 @@ class DetachedBackend:
             self._closing.wait(FOLLOW_INTERVAL)
         with self._lock:  # the manager shuts down: the job runs on, unwatched
             self._followed.pop(job.id, None)
-        if followed.holding:
-            store.release(str(job.parent.instance_id if job.parent else job.instance_id))
+        parent = job.parent if job.parent is not None else job
+        followed.write_row(lambda: store.release(str(parent.instance_id)))
+        followed.close()
         followed.finished.set()
 
-    def _sample(self, followed: _Followed) -> None:
+    def _ending(self, followed: Followed, store: JobStore) -> tuple[JobState, Any] | None:
+        """How the job ended, from its reserved end, once its process is gone and the
+        spool said nothing (its spool could not be written, or its supervisor wrote
+        it); what the spool got meanwhile is taken in first."""
+        ending = read_end(followed.end)
+        if ending is None:
+            return None
+        done = self._take_in(followed, store, followed.reader.read())
+        if done is not None:
+            return done
+        done = self._take_in(followed, store, [ending])
+        state, reason = done if done is not None else (None, None)
+        if state is JobState.FAILED and not isinstance(reason, ChildProcessExited):
+            job = followed.job  # said where its output is, as its traceback would be
+            job.records.add(Stream.ERROR, reason, f"{type(reason).__name__}: {reason}\n")
+            job.records.collect()
+        return done
+
+    def _sample(self, followed: Followed) -> None:
         """Sample the job's process while it runs (checked to be still the job's: a
         pid may be reused once it ended)."""
         pid = followed.pid
@@ -247,7 +247,7 @@ class DetachedBackend:
             )
 
     def _take_in(
-        self, followed: _Followed, store: JobStore, messages: list[tuple[Any, ...]]
+        self, followed: Followed, store: JobStore, messages: list[tuple[Any, ...]]
     ) -> tuple[JobState, Any] | None:
         """Put what the spool said into the job; how it ended, once it says so."""
         job = followed.job
@@ -255,12 +255,14 @@ class DetachedBackend:
             kind = message[0]
             if kind == "process":
                 followed.pid, followed.pid_start = message[1], message[2]
-                if followed.holding:
-                    store.update(str(job.instance_id), pid=message[1], pid_start=message[2])
+                update = functools.partial(
+                    store.update, str(job.instance_id), pid=message[1], pid_start=message[2]
+                )
+                followed.write_row(update)
                 self._sample(followed)
             elif kind == "running":
                 if job.state in (JobState.NOT_STARTED, JobState.DISCONNECTED):
-                    self._set(followed, store, self._live_state(followed))
+                    self._set(followed, store, followed.live_state())
             elif kind == "items":
                 job.records.pending.extend(to_record(job, item) for item in message[1])
                 job.records.collect()
@@ -277,47 +279,26 @@ class DetachedBackend:
 
     def _set(
         self,
-        followed: _Followed,
+        followed: Followed,
         store: JobStore,
         state: JobState,
         only_from: tuple[JobState, ...] | None = None,
     ) -> None:
         if only_from is not None and followed.job.state not in only_from:
             return
-        if followed.holding:
-            self._record_state(store, followed.job, state)
+        followed.write_row(lambda: record_state(store, followed.job, state))
         followed.job.set_state(state, only_from=only_from)
 
-    @staticmethod
-    def _live_state(followed: _Followed) -> JobState:
-        """Running, or Suspended when its process is stopped: suspended, maybe by an
-        earlier kernel (a stopped process still says it runs in its spool)."""
-        pid = followed.pid
-        stopped = pid is not None and followed.alive() and process_stopped(pid)
-        return JobState.SUSPENDED if stopped else JobState.RUNNING
-
-    def _end(self, followed: _Followed, store: JobStore, state: JobState, reason: Any) -> None:
+    def _end(self, followed: Followed, store: JobStore, state: JobState, reason: Any) -> None:
         job = followed.job
-        if followed.holding:
-            self._record_state(store, job, state, reason)  # first: whoever sees it ended
-        job.set_state(state, reason)  # finds the store saying so too
+        # First: whoever sees it ended finds the store saying so too.
+        followed.write_row(lambda: record_state(store, job, state, reason))
+        job.set_state(state, reason)
+        followed.close()
         followed.finished.set()  # kept: a later receive still marks what it took
 
-    @staticmethod
-    def _record_state(store: JobStore, job: Job, state: JobState, reason: Any = None) -> None:
-        """The child's state, and its parent's (a local job's parent mirrors its one
-        child), as the store lists them."""
-        row = store.get(str(job.instance_id))
-        if row is not None and JobState(row.state).finished:
-            return  # a finished row keeps how and when it ended: a replay must not move it
-        text = f"{type(reason).__name__}: {reason}" if reason is not None else None
-        end = time.time() if state.finished else None
-        for member in (job, job.parent):
-            if member is not None:
-                store.update(str(member.instance_id), state=state.value, reason=text, end_time=end)
-
     # -- control ----------------------------------------------------------------------
-    def _handle(self, child: Job) -> _Followed | None:
+    def _handle(self, child: Job) -> Followed | None:
         with self._lock:
             return self._followed.get(child.id)
 
@@ -325,6 +306,12 @@ class DetachedBackend:
         """A JobStateError if another live kernel holds ``child``: it may only be listed
         and received with ``keep`` here."""
         followed = self._handle(child)
+        if followed is not None and followed.unwritable is not None:
+            name = child.parent.name if child.parent else child.name
+            raise JobStateError(
+                f"cannot {verb} {name}: {followed.unwritable}; receive with keep=True to "
+                "see its output"
+            )
         if followed is not None and not followed.holding:
             raise JobStateError(
                 f"cannot {verb} {child.parent.name if child.parent else child.name}: another "
@@ -337,7 +324,7 @@ class DetachedBackend:
         if followed is not None:
             in_stop_thread(child, self._escalate, followed)
 
-    def _escalate(self, followed: _Followed) -> None:
+    def _escalate(self, followed: Followed) -> None:
         with contextlib.suppress(OSError):
             open(os.path.join(followed.folder, detached_child.STOP), "x").close()
         climb_stop_ladder(self.manager.stop_grace, followed.signal, followed.finished.wait)
@@ -360,15 +347,20 @@ class DetachedBackend:
             children = [r for r in rows if r.parent == row.instance_id]
             if len(children) != 1:
                 continue  # a row half written by a kernel that died starting it
-            holding = store.claim(row.instance_id)
-            holder = store.get(row.instance_id).holder  # type: ignore[union-attr]
+            unwritable = None
+            try:
+                holding = store.claim(row.instance_id)
+            except StoreError as error:  # a store it cannot write: listed, kept receives
+                holding, unwritable = False, error
+            holder = row.holder if not holding else this_process()
             parent = self._job_of(Job, row, None)
             child = self._job_of(Job, children[0], parent)
-            followed = _Followed(child, children[0].spool or "", children[0].received, holding)
+            followed = Followed(child, children[0].spool or "", children[0].received, holding)
             followed.holder = holder
+            followed.unwritable = unwritable
             followed.pid, followed.pid_start = children[0].pid, children[0].pid_start
             self._sample(followed)
-            self._mark_received(followed, store)
+            followed.mark_received(store)
             child.runner = self
             with self._lock:
                 self._followed[child.id] = followed
@@ -382,6 +374,8 @@ class DetachedBackend:
             # (and what they wrote is there) once attach returns; then it is followed.
             with followed.lock:
                 done = self._take_in(followed, store, followed.reader.read())
+                if done is None and not followed.alive():
+                    done = self._ending(followed, store)
                 followed.loaded = followed.reader.offset
             stored = store.get(str(followed.job.instance_id))
             if done is None and stored is not None and JobState(stored.state).finished:
@@ -392,8 +386,8 @@ class DetachedBackend:
                 self._end(followed, store, *done)
                 continue
             if followed.alive():
-                self._set(followed, store, self._live_state(followed))
-            self._in_background(self._follow, followed, store)
+                self._set(followed, store, followed.live_state())
+            self._in_background(self._guarded_follow, followed, store)
         return attached
 
     def _job_of(self, job_class: Any, row: StoredJob, parent: Job | None) -> Job:
@@ -450,7 +444,7 @@ class DetachedBackend:
         raise JobStateError(f"{child.name} is a detached job: it never asks for input")
 
     @staticmethod
-    def _seen(followed: _Followed, *, stopped: bool) -> bool:
+    def _seen(followed: Followed, *, stopped: bool) -> bool:
         pid = followed.pid
         assert pid is not None
         return wait_for_status(pid, followed.job, lambda: not followed.alive(), stopped=stopped)

@@ -10,32 +10,57 @@ The job's process runs ``process_child.main`` with a connection that appends wha
 sends to the spool (``FOLDER/records``) instead of a pipe; a cooperative stop arrives as
 the file ``FOLDER/stop``. The supervisor first spools ``("process", pid, start)``, the job
 process's pid and start time, and after the job's process ended, if that process wrote no
-``("done", ...)`` (it was killed, crashed or exited), spools how it ended, as a process
-job would report it, so a job no kernel watched still ends Failed or Stopped.
+``("done", ...)`` (it was killed, crashed or exited), writes how it ended, as a process
+job would report it, into the job's reserved end (``FOLDER/end``, see ``spool``), so a job
+no kernel watched still ends Failed or Stopped, even on a full disk.
+
+A spool that cannot be written (a full disk) ends the job: its process writes into its
+end that it failed with that ``OSError`` "while writing its output", and exits; what it
+wrote before stays in the spool, whole. The supervisor holds the spool and the end open
+from the start, so one deleted under the job still says how the job ended.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import time
 from typing import Any
 
-TASK, RECORDS, STOP = "task", "records", "stop"
+TASK, RECORDS, STOP, END = "task", "records", "stop", "end"
+#: The exit status of a job's process that gave up because its spool cannot be written.
+SPOOL_FAILED = 75
 
 
 class SpoolConnection:
     """What ``process_child.main`` talks to in a detached job: sends go to the spool; a
     stop is the file ``stop`` appearing; nothing ends the way a closed pipe would."""
 
-    def __init__(self, folder: str, writer: Any) -> None:
+    def __init__(self, folder: str, writer: Any, end: int) -> None:
         self.stop_path = os.path.join(folder, STOP)
         self.writer = writer
+        self.end = end
         self._stop_told = False
 
     def send(self, message: tuple[Any, ...]) -> None:
-        self.writer.write(message)
+        try:
+            self.writer.write(message)
+        except OSError as error:
+            self._give_up(error)
+
+    def _give_up(self, error: OSError) -> None:
+        """The spool cannot be written: the job ends Failed saying why, and its process
+        exits at once (from whichever thread was sending)."""
+        import cloudpickle
+
+        from .spool import write_end
+
+        reason = OSError(error.errno, f"{error.strerror} while writing its output")
+        with contextlib.suppress(Exception):
+            write_end(self.end, ("done", "Failed", cloudpickle.dumps(reason)))
+        os._exit(SPOOL_FAILED)
 
     def poll(self, timeout: float) -> bool:
         time.sleep(timeout)
@@ -67,47 +92,48 @@ def start(folder: str) -> None:
         os.close(log)
 
 
-def _ended(folder: str) -> bool:
-    """Whether the job's process spooled its "done"."""
-    from .spool import SpoolReader
-
-    return any(m[0] == "done" for m in SpoolReader(os.path.join(folder, RECORDS)).read())
-
-
 def supervise(folder: str) -> int:
-    """The supervisor: fork the job's process, wait for it, spool how it ended."""
-    from .spool import SpoolWriter
+    """The supervisor: fork the job's process, wait for it, and record how it ended."""
+    from .spool import SpoolReader, SpoolWriter, open_end, read_end, write_end
     from .store import process_start_time
 
     with open(os.path.join(folder, TASK), "rb") as task:
         payload = task.read()
     writer = SpoolWriter(os.path.join(folder, RECORDS))
+    reader = SpoolReader(os.path.join(folder, RECORDS))
+    reader.open()  # held from now on: a spool deleted under the job still says "done"
+    end = open_end(os.path.join(folder, END))
     pid = os.fork()
     if pid == 0:  # the job's process
         code = 0
         try:
             from . import process_child
 
-            process_child.main(SpoolConnection(folder, writer), payload)
+            process_child.main(SpoolConnection(folder, writer, end), payload)
         except BaseException:
             code = 1
         finally:
             os._exit(code)
-    writer.write(("process", pid, process_start_time(pid)))
+    with contextlib.suppress(OSError):  # a full disk: the job's process says so itself
+        writer.write(("process", pid, process_start_time(pid)))
     _, status = os.waitpid(pid, 0)
-    if not _ended(folder):
+    if not any(m[0] == "done" for m in reader.read()) and read_end(end) is None:
         import cloudpickle
 
         from .process import ChildProcessExited, exit_reason
 
         if os.path.exists(os.path.join(folder, STOP)):
-            writer.write(("done", "Stopped", None))
+            ending: tuple[Any, ...] = ("done", "Stopped", None)
         else:
             reason = ChildProcessExited(
                 f"the job's process {exit_reason(os.waitstatus_to_exitcode(status))}"
             )
-            writer.write(("done", "Failed", cloudpickle.dumps(reason)))
+            ending = ("done", "Failed", cloudpickle.dumps(reason))
+        if not write_end(end, ending):  # a spool made before ends were reserved
+            with contextlib.suppress(OSError):
+                writer.write(ending)
     writer.close()
+    reader.close()
     return 0
 
 

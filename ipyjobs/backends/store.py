@@ -15,12 +15,14 @@ system reused for another process is never taken for the job's (no signal goes t
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import sqlite3
 import stat
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from typing import Any
@@ -52,8 +54,42 @@ CREATE INDEX IF NOT EXISTS jobs_scope ON jobs (scope);
 """
 
 
+#: Seconds an operation waits for a write that another process keeps open in the store
+#: (SQLite's busy timeout) before it is refused (``c.JobManager.busy_timeout``).
+BUSY_TIMEOUT = 5.0
+
+
 class StoreError(JobError):
-    """The job store cannot be used: its folder is not writable, or it is not the user's."""
+    """The job store cannot be used: its folder is not writable or not the user's, its
+    disk is full, it is damaged, or another process holds it past the busy timeout."""
+
+
+def store_error(path: str, error: BaseException, busy_timeout: float) -> StoreError:
+    """One line that names the store, what is wrong with it and what to do (DESIGN §14)."""
+    text = str(error)
+    code = getattr(error, "errno", None)
+    if "locked" in text or "busy" in text:
+        return StoreError(
+            f"the job store {path} is held by another process, which keeps a write open "
+            f"(waited {busy_timeout:g} s): end that process (fuser {path} names it), or "
+            "raise c.JobManager.busy_timeout"
+        )
+    if "full" in text or code == errno.ENOSPC:
+        return StoreError(
+            f"the job store {path} cannot be written: its disk is full; free space there, "
+            "or use a store on another disk (c.JobManager.store_dir, ipyjobs --store)"
+        )
+    if "readonly" in text or "read-only" in text or code in (errno.EROFS, errno.EACCES):
+        return StoreError(
+            f"the job store {path} cannot be written: it is read-only; use a store you "
+            "can write (c.JobManager.store_dir, ipyjobs --store)"
+        )
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return StoreError(
+            f"the job store {path} is damaged ({text}): move it aside and a new one is "
+            "made (its jobs' spools stay in spools/)"
+        )
+    return StoreError(f"the job store {path} cannot be used: {text}")
 
 
 @dataclass
@@ -117,11 +153,12 @@ def holder_alive(holder: str | None) -> bool:
         return False
 
 
-def _private_folder(path: str) -> str:
+def _private_folder(path: str, make: bool = True) -> str:
     """``path`` made (0700) or checked: it must be the user's, and open to nobody else."""
     path = os.path.abspath(os.path.expanduser(path))
     try:
-        os.makedirs(path, mode=0o700, exist_ok=True)
+        if make:
+            os.makedirs(path, mode=0o700, exist_ok=True)
         info = os.stat(path)
     except OSError as error:
         raise StoreError(f"the job store folder {path} cannot be made: {error}") from None
@@ -132,33 +169,78 @@ def _private_folder(path: str) -> str:
             f"the job store folder {path} is open to other users "
             f"(mode {stat.S_IMODE(info.st_mode):o}): refused; chmod 700 it"
         )
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise StoreError(f"the job store folder {path} is not writable")
     return path
 
 
 class JobStore:
     """The store in ``folder``: opened (and made) at once, so a bad folder is refused
-    before any job exists."""
+    before any job exists.
 
-    def __init__(self, folder: str) -> None:
+    A store that cannot be written (a full or read-only disk) still opens, read-only, if
+    it exists: what its jobs wrote can be listed and received with ``keep``; each write
+    then raises a ``StoreError`` saying why (``cannot_write``). Every SQLite error comes
+    out as one ``StoreError`` naming the store and what to do (``store_error``)."""
+
+    def __init__(self, folder: str, busy_timeout: float = BUSY_TIMEOUT) -> None:
         self.folder = _private_folder(folder)
         self.path = os.path.join(self.folder, "jobs.sqlite3")
-        self.spools = _private_folder(os.path.join(self.folder, "spools"))
+        self.spools = os.path.join(self.folder, "spools")
+        self.busy_timeout = busy_timeout
+        #: Why the store cannot be written (it was opened read-only), or None.
+        self.cannot_write: StoreError | None = None
         self._lock = threading.Lock()
-        old_umask = os.umask(0o077)  # the database and its WAL files: 0600
+        if os.path.exists(self.path) and os.stat(self.path).st_uid != os.getuid():
+            raise StoreError(f"the job store {self.path} belongs to another user: refused")
         try:
-            if os.path.exists(self.path) and os.stat(self.path).st_uid != os.getuid():
-                raise StoreError(f"the job store {self.path} belongs to another user: refused")
-            self._db = sqlite3.connect(
-                self.path, timeout=30, isolation_level=None, check_same_thread=False
+            if os.statvfs(self.folder).f_flag & os.ST_RDONLY:
+                raise self._error(OSError(errno.EROFS, "read-only file system"))
+            if not os.access(self.folder, os.W_OK | os.X_OK):
+                raise StoreError(f"the job store folder {self.folder} is not writable")
+            self._db = self._open()
+            _private_folder(self.spools)
+        except StoreError as error:
+            if not os.path.exists(self.path):
+                raise
+            self._db = self._open_read_only(error)
+
+    def _open(self) -> sqlite3.Connection:
+        old_umask = os.umask(0o077)  # the database and its WAL files: 0600
+        db = None
+        try:
+            db = sqlite3.connect(
+                self.path,
+                timeout=self.busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,
             )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(SCHEMA)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(SCHEMA)
+            return db
         except sqlite3.Error as error:
-            raise StoreError(f"the job store {self.path} cannot be used: {error}") from None
+            if db is not None:
+                db.close()
+            raise self._error(error) from None
         finally:
             os.umask(old_umask)
+
+    def _open_read_only(self, why: StoreError) -> sqlite3.Connection:
+        """The store as it is, for reading: its WAL read through if SQLite may, else the
+        database file alone (``immutable``: nothing else may change it meanwhile)."""
+        for mode in ("ro", "ro&immutable=1"):
+            uri = f"file:{urllib.parse.quote(self.path)}?mode={mode}"
+            try:
+                db = sqlite3.connect(
+                    uri, uri=True, timeout=self.busy_timeout, check_same_thread=False
+                )
+                db.execute("SELECT 1 FROM jobs LIMIT 1").fetchall()
+            except sqlite3.Error:
+                continue
+            self.cannot_write = why
+            return db
+        raise why
+
+    def _error(self, error: BaseException) -> StoreError:
+        return store_error(self.path, error, self.busy_timeout)
 
     def close(self) -> None:
         with self._lock:
@@ -168,14 +250,24 @@ class JobStore:
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, taken at once (BEGIN IMMEDIATE), so that two kernels
         claiming a job one after the other see each other's claim."""
+        if self.cannot_write is not None:
+            raise self.cannot_write
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as error:
+                raise self._error(error) from None
             try:
                 yield self._db
+                self._db.execute("COMMIT")
+            except sqlite3.Error as error:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                raise self._error(error) from None
             except BaseException:
-                self._db.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
 
     # -- rows -------------------------------------------------------------------------
     def add(self, job: StoredJob) -> None:
@@ -213,14 +305,20 @@ class JobStore:
     def highest_id(self) -> int:
         """The highest job id the store knows (0 when empty): new ids continue after it."""
         with self._lock:
-            (value,) = self._db.execute("SELECT MAX(id) FROM jobs").fetchone()
+            try:
+                (value,) = self._db.execute("SELECT MAX(id) FROM jobs").fetchone()
+            except sqlite3.Error as error:
+                raise self._error(error) from None
         return value or 0
 
     def _select(self, where: str, parameters: tuple[Any, ...]) -> list[StoredJob]:
         with self._lock:
-            rows = self._db.execute(
-                f"SELECT {', '.join(_COLUMNS)} FROM jobs {where}", parameters
-            ).fetchall()
+            try:
+                rows = self._db.execute(
+                    f"SELECT {', '.join(_COLUMNS)} FROM jobs {where}", parameters
+                ).fetchall()
+            except sqlite3.Error as error:
+                raise self._error(error) from None
         return [StoredJob(*row) for row in rows]
 
     # -- holding ----------------------------------------------------------------------
@@ -254,7 +352,14 @@ class JobStore:
     # -- spools, removal, pruning -------------------------------------------------------
     def new_spool(self, instance_id: str) -> str:
         """A private folder for one job's spooled records."""
-        return _private_folder(os.path.join(self.spools, instance_id))
+        if self.cannot_write is not None:
+            raise self.cannot_write
+        folder = os.path.join(self.spools, instance_id)
+        try:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+        except OSError as error:
+            raise self._error(error) from None
+        return _private_folder(folder)
 
     def remove(self, instance_id: str) -> None:
         """Delete the job's rows (its children's too) and its spool."""

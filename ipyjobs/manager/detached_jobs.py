@@ -30,8 +30,9 @@ class DetachedJobs:
         """The job store, opened on first use; a ``StoreError`` if it cannot be used."""
         with self._lock:
             if self._store is None:
-                store = JobStore(self.folder())
-                store.prune(self.manager.keep_finished_days)
+                store = JobStore(self.folder(), self.manager.busy_timeout)
+                if store.cannot_write is None:  # a read-only store is read as it is
+                    store.prune(self.manager.keep_finished_days)
                 self._store = store
             return self._store
 

@@ -12,7 +12,7 @@ from traitlets import Bool, Float, Integer, Unicode, validate
 from traitlets.config import Configurable
 
 from ..backends import Backend, StartRequest, create_backend
-from ..backends.store import JobStore
+from ..backends.store import BUSY_TIMEOUT, JobStore
 from ..execution import capture
 from ..execution import host as hosts
 from ..execution.collector import Collector
@@ -99,13 +99,18 @@ class JobManager(Configurable):
         "the folder ipyjobs in the IPython profile's). Made 0700; refused if another "
         "user's or open to others.",
     ).tag(config=True)
+    busy_timeout = Float(
+        BUSY_TIMEOUT,
+        help="Seconds a job store operation waits for a write another process keeps open "
+        "in the store, before it is refused with a StoreError.",
+    ).tag(config=True)
     keep_finished_days = Float(
         30.0,
         help="Days a finished detached job stays in the store before it is pruned when a "
         "manager opens the store (0: until removed).",
     ).tag(config=True)
 
-    @validate("update_interval", "stop_grace", "keep_finished_days")
+    @validate("update_interval", "stop_grace", "keep_finished_days", "busy_timeout")
     def _non_negative_float(self, proposal: Any) -> float:
         if proposal.value < 0:
             raise JobArgumentError(f"{proposal.trait.name} must be >= 0")

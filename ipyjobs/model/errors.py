@@ -7,6 +7,10 @@ magics turn any ``JobError`` into a one-line ``UsageError``.
 
 from __future__ import annotations
 
+from typing import Any
+
+from .records import Stream
+
 
 class JobError(Exception):
     """Base class of every error ipyjobs raises for a user mistake."""
@@ -51,3 +55,15 @@ class JobStopped(BaseException):
 class JobTimeoutError(TimeoutError):
     """The reason of a job stopped because it ran past its ``timeout``: the job ends
     Failed with this, naming the limit."""
+
+
+class StorageWarning(UserWarning):
+    """What a job's storage lost or could not keep (a full disk, a spool deleted under a
+    running job), recorded as a warning in the job: the job goes on (DESIGN §14)."""
+
+
+def storage_warning(job: Any, message: str) -> None:
+    """Record ``message`` in ``job`` as a ``StorageWarning``, in order with its output."""
+    warning = StorageWarning(message)
+    job.records.add(Stream.WARNING, warning, f"StorageWarning: {message}\n")
+    job.records.collect()

@@ -16,6 +16,7 @@ still hands over every character.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import os
 import shutil
 import tempfile
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any
 
+from .errors import StorageWarning
 from .records import TEXT_ENCODING, TEXT_STREAMS, Record, Stream, checked_write, make_record
 from .stdout_capture import StdoutCapture
 
@@ -74,6 +76,7 @@ class RecordBuffer:
         "_lock",
         "_spill",
         "_spill_end",
+        "_spill_failed",
         "_stdout",
         "_tail",
         "_tail_chars",
@@ -134,6 +137,9 @@ class RecordBuffer:
         self._text_in_memory = 0
         self._spill: IO[bytes] | None = None
         self._spill_end = 0
+        #: Set when the spill file could not be written (a full disk): text then stays
+        #: in memory past the bound, said once in a warning (DESIGN §14).
+        self._spill_failed = False
         self._folder: str | None = None
         self._cleanup: weakref.finalize | None = None
         self._tail = ()
@@ -281,20 +287,53 @@ class RecordBuffer:
             return
         self._add_to_tail(stream, text)
         tail = self._entries[-1] if self._entries else None
-        if self._text_in_memory + len(text) > self.memory_limit:
-            self._spill_text(stream, text, tail, now)
-        elif isinstance(tail, _TextRun) and tail.stream is stream:
+        if self._text_in_memory + len(text) > self.memory_limit and self._spill_text(
+            stream, text, tail, now
+        ):
+            return
+        if isinstance(tail, _TextRun) and tail.stream is stream:
             tail.chunks.append(text)
             self._text_in_memory += len(text)
         else:
             self._entries.append(_TextRun(stream, [text], now))
             self._text_in_memory += len(text)
 
-    def _spill_text(self, stream: Stream, text: str, tail: _Entry | None, now: datetime) -> None:
+    def _spill_text(self, stream: Stream, text: str, tail: _Entry | None, now: datetime) -> bool:
+        """Move ``text`` to the spill file; False if it cannot be written there (then it
+        stays in memory: nothing is lost, and the first failure is said once)."""
+        if self._spill_failed:
+            return False
         data = text.encode(*TEXT_ENCODING)
-        spill = self._spill_file()
-        spill.seek(self._spill_end)
-        spill.write(data)
+        try:
+            spill = self._spill_file()
+            spill.seek(self._spill_end)
+            written = 0
+            while written < len(data):
+                written += spill.write(data[written:]) or 0
+        except OSError as error:
+            self._spill_failed = True
+            if self._spill is not None:
+                with contextlib.suppress(OSError):
+                    self._spill.truncate(self._spill_end)
+            elif self._folder is not None:  # made, but not its file: nothing stays behind
+                shutil.rmtree(self._folder, ignore_errors=True)
+                self._folder = None
+            message = (
+                f"{self.job.name}'s output past {self.memory_limit} characters cannot be "
+                f"spilled to disk ({error}): it is kept in memory instead"
+            )
+            warning = StorageWarning(message)
+            self.pending.append(
+                make_record(
+                    Stream.WARNING,
+                    warning,
+                    self.job,
+                    self.job.location,
+                    now,
+                    f"StorageWarning: {message}\n",
+                )
+            )
+            return False
         start, self._spill_end = self._spill_end, self._spill_end + len(data)
         if (
             isinstance(tail, _SpilledText)
@@ -304,6 +343,7 @@ class RecordBuffer:
             tail.nbytes += len(data)
         else:
             self._entries.append(_SpilledText(stream, start, len(data), now))
+        return True
 
     def _spill_file(self) -> IO[bytes]:
         if self._spill is None:
@@ -311,7 +351,7 @@ class RecordBuffer:
             path = os.path.join(self._folder, "spill.txt")
             # The user's output is theirs alone: 0600 whatever the umask.
             descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-            self._spill = open(descriptor, "w+b")  # noqa: SIM115
+            self._spill = open(descriptor, "w+b", buffering=0)  # noqa: SIM115
             self._cleanup = weakref.finalize(self, _remove_folder, self._spill, self._folder)
         return self._spill
 
