@@ -219,3 +219,9 @@ def print_then_flood(lines: int, gate: str) -> None:
         time.sleep(0.01)
     for i in range(400_000):
         print(f"flood {i:08d} " + "x" * 90)
+
+
+def steps(count: int) -> str:
+    for i in range(count):
+        print(f"step {i}")
+    return "done"

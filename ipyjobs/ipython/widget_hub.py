@@ -9,7 +9,9 @@ sleeps while no shown job can change. It knows the widgets only by what they off
 
 from __future__ import annotations
 
+import functools
 import threading
+import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -40,16 +42,29 @@ class WidgetHub:
             self._seen[widget] = widget.snapshot()
         job = _job_of(widget)
         if job is not None:  # a job's widget: it may have started before this hub existed
-            for member in [job, *job.child_jobs]:
-                member.add_state_callback(self._state_changed)
+            self._follow(job)
         self.wake()
+
+    def _follow(self, job: Job) -> None:
+        """Wake on each state change of ``job`` and its children, and on records that
+        arrive at a child after it finished (a detached job's last records can come
+        after its final state: its last refresh must show them, DESIGN §14)."""
+        for member in [job, *job.child_jobs]:
+            member.add_state_callback(self._state_changed)
+            if not member.child_jobs and member.parent is not None:
+                # (weakly: the job's buffer must not keep the job alive through it)
+                member.records.on_arrival = functools.partial(self._arrived, weakref.ref(member))
+
+    def _arrived(self, member: weakref.ref[Job]) -> None:
+        job = member()
+        if job is not None and job.finished:  # while it runs, the hub ticks anyway
+            self.wake()
 
     def _state_changed(self, *_: Any) -> None:
         self.wake()
 
     def _job_started(self, job: Job) -> None:
-        for member in [job, *job.child_jobs]:
-            member.add_state_callback(self._state_changed)
+        self._follow(job)
         self.wake()
 
     def wake(self) -> None:
@@ -64,9 +79,14 @@ class WidgetHub:
                 self._thread.start()
 
     def _main(self) -> None:
+        last = 0.0
         while True:
-            self._wake.wait(self.manager.update_interval)
+            interval = self.manager.update_interval
+            self._wake.wait(interval)
+            # However often it is woken, it ticks at most once an interval (~10 a second).
+            time.sleep(max(0.0, last + interval - time.monotonic()))
             self._wake.clear()
+            last = time.monotonic()
             if self.tick():
                 continue  # something runs, or just changed: look again next interval
             if self._wake.wait(1.0):

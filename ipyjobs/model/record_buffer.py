@@ -84,6 +84,7 @@ class RecordBuffer:
         "job",
         "memory_limit",
         "noted",
+        "on_arrival",
         "on_take",
         "pending",
         "version",
@@ -147,6 +148,9 @@ class RecordBuffer:
         #: How many warnings, displays and errors the job recorded, received or not (for
         #: live views, which show only text); None until there is one.
         self.noted: dict[Stream, int] | None = None
+        #: Called (outside the buffer's lock) when records arrived: a live view of a
+        #: finished job still shows what arrives after its final state (DESIGN §14).
+        self.on_arrival: Callable[[], None] | None = None
         #: Called (under the buffer's lock) when a receive removes the records, so a
         #: detached job's store can mark how far it was received.
         self.on_take: Callable[[], None] | None = None
@@ -209,40 +213,46 @@ class RecordBuffer:
     def collect_inbox(self) -> None:
         """``collect``, leaving what ``print`` gathers where it is (what the printing
         thread calls as it hands a chunk over)."""
-        pending = self.pending
-        count = len(pending)
-        if not count:
+        if not self.pending:
             return
         with self._lock:
-            count = len(pending)  # another collector may have run meanwhile
-            items = pending[:count]
-            del pending[:count]  # writes that landed after `count` stay for next time
-            if not items:
-                return
-            self.version += 1
-            if items[0].__class__ is bytes:  # what print gathered: text, most often alone
-                try:
-                    text = b"".join(items).decode(*TEXT_ENCODING)
-                except TypeError:
-                    self._collect_mixed(items, datetime.now())
-                else:
-                    self._add_text(Stream.STDOUT, text, datetime.now())
-                return
-            if count == 1 and items[0].__class__ is Record:  # a function's one result
-                self._entries.append(items[0])
-                if items[0].stream in NOTED:
-                    self._note(items[0].stream)
-                return
-            now = datetime.now()
-            if items[0].__class__ is not str:  # a record first: not only text
-                self._collect_mixed(items, now)
-                return
+            arrived = self._take_inbox()
+        if arrived and self.on_arrival is not None:
+            self.on_arrival()
+
+    def _take_inbox(self) -> bool:
+        """Under the lock: the inbox into records; False if another collector took it."""
+        pending = self.pending
+        count = len(pending)  # another collector may have run meanwhile
+        items = pending[:count]
+        del pending[:count]  # writes that landed after `count` stay for next time
+        if not items:
+            return False
+        self.version += 1
+        if items[0].__class__ is bytes:  # what print gathered: text, most often alone
             try:
-                text = "".join(items)  # the common case: nothing but stdout text
+                text = b"".join(items).decode(*TEXT_ENCODING)
             except TypeError:
-                self._collect_mixed(items, now)
+                self._collect_mixed(items, datetime.now())
             else:
-                self._add_text(Stream.STDOUT, text, now)
+                self._add_text(Stream.STDOUT, text, datetime.now())
+            return True
+        if count == 1 and items[0].__class__ is Record:  # a function's one result
+            self._entries.append(items[0])
+            if items[0].stream in NOTED:
+                self._note(items[0].stream)
+            return True
+        now = datetime.now()
+        if items[0].__class__ is not str:  # a record first: not only text
+            self._collect_mixed(items, now)
+            return True
+        try:
+            text = "".join(items)  # the common case: nothing but stdout text
+        except TypeError:
+            self._collect_mixed(items, now)
+        else:
+            self._add_text(Stream.STDOUT, text, now)
+        return True
 
     def _collect_mixed(self, items: list[Any], now: datetime) -> None:
         # Group consecutive text of one stream; records stay as they are.
