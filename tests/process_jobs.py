@@ -225,3 +225,15 @@ def steps(count: int) -> str:
     for i in range(count):
         print(f"step {i}")
     return "done"
+
+
+def ghost_value() -> object:
+    """A value of a class whose module exists only in the job's process: the kernel
+    cannot unpickle it."""
+    import sys
+    import types
+
+    module = types.ModuleType("ipyjobs_ghost")
+    exec("class Ghost:\n    pass", module.__dict__)
+    sys.modules["ipyjobs_ghost"] = module
+    return module.Ghost()

@@ -202,6 +202,7 @@ def test_a_process_jobs_child_imports_only_what_it_runs(manager):
         "ipyjobs.execution.host",
         "ipyjobs.execution.capture",
         "ipyjobs.execution.current",
+        "ipyjobs.execution.daemons",
         "ipyjobs.execution.sleeping",
         "ipyjobs.execution.asking",  # input() in the job
         "ipyjobs.execution.resources",  # what it used, sent with its end

@@ -237,3 +237,14 @@ def test_a_thread_jobs_text_stays_in_memory_when_it_cannot_spill(manager, small_
         warning.value
     )
     assert job.state is JobState.COMPLETED
+
+
+def test_a_process_job_whose_output_cannot_be_read_ends_failed_and_no_thread_dies(
+    manager, thread_errors, caplog
+):
+    job = ipyjobs.start_job(process_jobs.ghost_value, backend="process")
+    assert ipyjobs.wait_job(job, timeout=30) == [job]
+    assert job.state is JobState.FAILED and type(job.reason) is ModuleNotFoundError
+    assert thread_errors == []
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "ipyjobs"]
+    assert line.startswith("ipyjobs: following a process job met an error it did not expect")

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import logging
 import os
 import shutil
 import signal
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
+from ..execution.daemons import report
 from ..execution.resources import process_usage
 from ..execution.work import frame_name
 from ..model.errors import JobArgumentError, JobStateError
@@ -47,8 +47,6 @@ if TYPE_CHECKING:
     from ..manager.manager import JobManager
     from ..model.job import Job
     from . import StartRequest
-
-log = logging.getLogger("ipyjobs")
 
 #: Seconds between two reads of a followed job's spool.
 FOLLOW_INTERVAL = 0.05
@@ -177,7 +175,7 @@ class DetachedBackend:
         try:
             self._follow(followed, store)
         except Exception as error:
-            log.warning("ipyjobs: following %s failed: %r", followed.job.name, error)
+            report(f"following {followed.job.name}", error)
             if not followed.job.finished:
                 self._end(followed, store, JobState.FAILED, error)
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
+from ..execution.daemons import guarded
 from ..execution.work import frame_name
 from ..model.errors import EnginesUnavailableError, JobStateError
 from ..model.records import Stream
@@ -168,6 +169,11 @@ class EnginesBackend:
         return self._pickled_task
 
     # -- following the tasks ----------------------------------------------------------------
+    def _forget_monitor(self, error: BaseException) -> None:
+        with self._lock:  # the next launch starts another
+            self._monitor = None
+
+    @guarded("following the engines' tasks", then=_forget_monitor)
     def _follow(self) -> None:
         """Take each task's data as it arrives and finish each task as its result does
         (ipyparallel's IO thread wakes this thread for both), and every

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
+from ..execution.daemons import guarded
 from ..execution.resources import Sample, process_stopped, process_usage
 from ..execution.work import frame_name
 from ..model.errors import JobArgumentError, JobStateError
@@ -62,7 +63,8 @@ def climb_stop_ladder(
 def in_stop_thread(child: Job, climb: Callable[..., None], *args: Any) -> None:
     """Run a stop's climb in a thread of its own: ``stop_job`` returns at once."""
     name = f"ipyjobs-stop-{child.id}"
-    threading.Thread(target=climb, args=args, daemon=True, name=name).start()
+    ladder = guarded(f"stopping {child.name}")(climb)
+    threading.Thread(target=ladder, args=args, daemon=True, name=name).start()
 
 
 class ChildProcessExited(RuntimeError):
@@ -191,6 +193,12 @@ class ProcessBackend:
         lane.tag += 1
         self._running[job.id] = lane
 
+    def _fail(self, job: Job, payload: bytes, idle: Any, error: BaseException) -> None:
+        """Following the job failed: it ends Failed with the error, its process stopped."""
+        if job.set_state(JobState.FAILED, error):
+            self.stop(job)
+
+    @guarded("following a process job", then=_fail)
     def _run(self, job: Job, payload: bytes, idle: list[_Lane] | None) -> None:
         kernel_end, child_end = multiprocessing.Pipe(duplex=True)
         process = forkserver.JobProcess(

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from ..execution import sleeping
 from ..execution.capture import install as install_capture
+from ..execution.daemons import guarded
 from ..model.errors import JobArgumentError, JobStateError
 from .thread_pool import WorkerPool
 
@@ -81,6 +82,7 @@ class ThreadBackend:
             target=self._escalate, args=(child,), name=f"ipyjobs-stop-{child.id}", daemon=True
         ).start()
 
+    @guarded("stopping a thread job")
     def _escalate(self, child: Job) -> None:
         if child.checks_stop and child.wait_until_finished(self.manager.stop_grace):
             return

@@ -25,6 +25,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from ..execution.capture import job_context
+from ..execution.daemons import guarded
 from ..execution.host import PLAIN, Host
 from ..execution.resources import ResourceSampler, thread_cpu_clock
 from ..execution.work import Work, run_work
@@ -322,6 +323,11 @@ class WorkerPool:
             self._ramping = True
             threading.Thread(target=self._ramp, name="ipyjobs-worker-ramp", daemon=True).start()
 
+    def _end_ramp(self, error: BaseException) -> None:
+        with self._lock:  # a later burst ramps again
+            self._ramping = False
+
+    @guarded("the thread pool's ramp", then=_end_ramp)
     def _ramp(self) -> None:
         """While tasks wait: each tick in which no worker took one (all are busy, or
         blocked) and none was queued, add workers: one, then one more each tick they

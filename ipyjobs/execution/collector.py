@@ -18,6 +18,8 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from .daemons import guarded, report
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
@@ -60,6 +62,11 @@ class Collector:
             self._closing = True
             self._closed.set()
 
+    def _forget_thread(self, error: BaseException) -> None:
+        with self._lock:  # the next watch starts another
+            self._thread = None
+
+    @guarded("the output collector", then=_forget_thread)
     def _main(self) -> None:
         idle_since: float | None = None
         while True:
@@ -69,10 +76,15 @@ class Collector:
                 self._closed.wait(self.interval)
             with self._lock:
                 jobs = list(self._jobs)
+            failed = []
             for job in jobs:
-                job.records.collect()
+                try:
+                    job.records.collect()
+                except Exception as error:  # its output stays in its inbox, for a receive
+                    report(f"collecting {job.name}'s output", error)
+                    failed.append(job)
             with self._lock:
-                self._jobs = [job for job in self._jobs if not job.finished]
+                self._jobs = [j for j in self._jobs if not j.finished and j not in failed]
                 if self._jobs:
                     idle_since = None
                     continue

@@ -15,6 +15,8 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from ..execution.daemons import guarded
+
 if TYPE_CHECKING:
     from ..manager.manager import JobManager
     from ..model.job import Job
@@ -78,6 +80,11 @@ class WidgetHub:
                 )
                 self._thread.start()
 
+    def _forget_thread(self, error: BaseException) -> None:
+        with self._lock:  # the next wake starts another
+            self._thread = None
+
+    @guarded("the widget updater", then=_forget_thread)
     def _main(self) -> None:
         last = 0.0
         while True:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ..execution.daemons import guarded
 from ..model.state import JobState
 
 if TYPE_CHECKING:
@@ -63,6 +64,11 @@ class Deadlines:
                 self._thread.start()
             self._changed.notify()
 
+    def _forget_thread(self, error: BaseException) -> None:
+        with self._changed:  # the next limit starts another
+            self._thread = None
+
+    @guarded("the time limits", then=_forget_thread)
     def _main(self) -> None:
         while True:
             with self._changed:
