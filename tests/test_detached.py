@@ -352,3 +352,23 @@ def test_a_detached_jobs_cpu_and_memory_are_sampled_and_final(store_dir):
     eventually(lambda: (child.cpu_time or 0) > 0.3 and not job.finished, 30)
     assert job.result(60) == 40 << 20
     assert 1.4 <= job.cpu_time < 3 and job.peak_memory > 40 << 20
+
+
+def test_a_detached_job_past_its_time_limit_is_failed_in_the_store_too(store_dir):
+    """The kernel says Failed (JobTimeoutError); so do the store and a later kernel
+    (the store said Stopped, which is how its process ended, not why)."""
+    job = start(process_jobs.sleep_long, timeout=0.5, name="limited")
+    assert ipyjobs.wait_job(job, timeout=30) == [job]
+    assert job.state is JobState.FAILED and isinstance(job.reason, ipyjobs.JobTimeoutError)
+    rows = JobStore(str(store_dir)).jobs()
+    assert [(r.state, (r.reason or "").split(":")[0]) for r in rows] == [
+        ("Failed", "JobTimeoutError"),
+        ("Failed", "JobTimeoutError"),
+    ]
+    ipyjobs.get_manager().shutdown()
+    later = ipyjobs.JobManager(store_dir=str(store_dir))
+    try:
+        (attached,) = later.attach_detached()
+        assert attached.state is JobState.FAILED and "time limit" in str(attached.reason)
+    finally:
+        later.shutdown()

@@ -289,6 +289,8 @@ class DetachedBackend:
 
     def _end(self, followed: Followed, store: JobStore, state: JobState, reason: Any) -> None:
         job = followed.job
+        if job.overrun is not None and state.finished:  # stopped for its time limit
+            state, reason = JobState.FAILED, job.overrun
         # First: whoever sees it ended finds the store saying so too.
         followed.write_row(lambda: record_state(store, job, state, reason))
         job.set_state(state, reason)
@@ -376,10 +378,12 @@ class DetachedBackend:
                     done = self._ending(followed, store)
                 followed.loaded = followed.reader.offset
             stored = store.get(str(followed.job.instance_id))
-            if done is None and stored is not None and JobState(stored.state).finished:
-                # It ended, and that was received, before: the store says how.
-                reason = EndedElsewhere(stored.reason) if stored.state == "Failed" else None
-                done = (JobState(stored.state), reason)
+            # It ended before, and what that kernel said is kept: the store says how (its
+            # spool may say less: a stop for a time limit is Failed).
+            said = stored.state if stored is not None else None
+            if said in ("Completed", "Failed", "Stopped") and (done is None or done[0] != said):
+                told = EndedElsewhere(stored.reason) if stored and said == "Failed" else None
+                done = (JobState(said), told)
             if done is not None:
                 self._end(followed, store, *done)
                 continue
