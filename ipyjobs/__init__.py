@@ -49,6 +49,7 @@ if TYPE_CHECKING:  # what the lazy names are, for readers and type checkers
         JobStateError,
         JobStopped,
         JobTimeoutError,
+        StorageWarning,
     )
     from .model.job import Job
     from .model.records import Progress, Record, Stream
@@ -72,6 +73,7 @@ __all__ = [
     "JobTimeoutError",
     "Progress",
     "Record",
+    "StorageWarning",
     "StoreError",
     "Stream",
     "as_job",
@@ -100,7 +102,8 @@ _MODULES = {
     "set_manager start_job stop_job suspend_job wait_job",
     "execution.inside": "check_stop current_job start_thread write_output write_progress",
     "model.errors": "EnginesUnavailableError InvalidJobTargetError InvalidStateError "
-    "JobArgumentError JobError JobNotFoundError JobStateError JobStopped JobTimeoutError",
+    "JobArgumentError JobError JobNotFoundError JobStateError JobStopped JobTimeoutError "
+    "StorageWarning",
     "backends": "register_backend",
     "model.job": "Job",
     "manager.manager": "JobManager",
