@@ -248,3 +248,56 @@ def test_a_process_job_whose_output_cannot_be_read_ends_failed_and_no_thread_die
     assert thread_errors == []
     (line,) = [r.getMessage() for r in caplog.records if r.name == "ipyjobs"]
     assert line.startswith("ipyjobs: following a process job met an error it did not expect")
+
+
+def test_an_unforeseen_error_in_an_ipyjobs_thread_is_one_line_and_it_starts_again(
+    caplog, thread_errors
+):
+    from ipyjobs.execution.daemons import forget_thread, guarded
+
+    class Owner:
+        def __init__(self) -> None:
+            self._lock = threading.Lock()
+            self._thread: threading.Thread | None = None
+
+        @guarded("the test's thread", then=forget_thread())
+        def _main(self) -> None:
+            raise RuntimeError("boom")
+
+    owner = Owner()
+    thread = owner._thread = threading.Thread(target=owner._main)
+    thread.start()
+    thread.join()
+    assert owner._thread is None and thread_errors == []
+    assert [r.getMessage() for r in caplog.records if r.name == "ipyjobs"] == [
+        "ipyjobs: the test's thread met an error it did not expect: RuntimeError: boom"
+    ]
+
+
+def test_the_collector_goes_on_for_other_jobs_when_one_jobs_output_cannot_be_collected(
+    manager, caplog, thread_errors
+):
+    from ipyjobs import Job
+    from ipyjobs.execution.collector import Collector
+
+    broken, fine = (
+        Job(n, job_type="ThreadJob", command="x", parent=Job(0, job_type="ThreadJob", command="x"))
+        for n in (1, 2)
+    )
+
+    class Unreadable:
+        def collect(self) -> None:
+            raise OSError("the disk went away")
+
+    broken._records = Unreadable()  # type: ignore[assignment]
+    collector = Collector()
+    try:
+        collector.watch_many([broken, fine])
+        fine.records.pending.append("collected\n")
+        eventually(lambda: fine.records.tail == "collected\n", 5)
+        (line,) = [r.getMessage() for r in caplog.records if r.name == "ipyjobs"]
+        assert "collecting Job1's output" in line and "the disk went away" in line
+    finally:
+        fine.set_state(JobState.STOPPED)  # nothing watched runs: the collector ends
+        collector.close()
+    assert thread_errors == []

@@ -18,7 +18,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from .daemons import guarded, report
+from .daemons import forget_thread, guarded, report
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -62,11 +62,7 @@ class Collector:
             self._closing = True
             self._closed.set()
 
-    def _forget_thread(self, error: BaseException) -> None:
-        with self._lock:  # the next watch starts another
-            self._thread = None
-
-    @guarded("the output collector", then=_forget_thread)
+    @guarded("the output collector", then=forget_thread())
     def _main(self) -> None:
         idle_since: float | None = None
         while True:

@@ -45,3 +45,14 @@ def guarded(what: str, then: Callable[..., Any] | None = None) -> Callable[[F], 
         return cast(F, run)
 
     return wrap
+
+
+def forget_thread(lock: str = "_lock") -> Callable[[Any, BaseException], None]:
+    """A ``then`` for a thread its owner starts on demand (``owner._thread``): forget it,
+    under the owner's ``lock``, so that the owner's next use starts another."""
+
+    def forget(owner: Any, error: BaseException) -> None:
+        with getattr(owner, lock):
+            owner._thread = None
+
+    return forget

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .daemons import guarded
+from .daemons import forget_thread, guarded
 
 if TYPE_CHECKING:
     from ..model.job import Job
@@ -125,11 +125,7 @@ class ResourceSampler:
             )
             self._thread.start()
 
-    def _forget_thread(self, error: BaseException) -> None:
-        with self._lock:  # the next watch starts another
-            self._thread = None
-
-    @guarded("the resource sampler", then=_forget_thread)
+    @guarded("the resource sampler", then=forget_thread())
     def _main(self) -> None:
         while True:
             with self._lock:

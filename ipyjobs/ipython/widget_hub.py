@@ -15,7 +15,7 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from ..execution.daemons import guarded
+from ..execution.daemons import forget_thread, guarded
 
 if TYPE_CHECKING:
     from ..manager.manager import JobManager
@@ -80,11 +80,7 @@ class WidgetHub:
                 )
                 self._thread.start()
 
-    def _forget_thread(self, error: BaseException) -> None:
-        with self._lock:  # the next wake starts another
-            self._thread = None
-
-    @guarded("the widget updater", then=_forget_thread)
+    @guarded("the widget updater", then=forget_thread())
     def _main(self) -> None:
         last = 0.0
         while True:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..execution.daemons import guarded
+from ..execution.daemons import forget_thread, guarded
 from ..model.state import JobState
 
 if TYPE_CHECKING:
@@ -64,11 +64,7 @@ class Deadlines:
                 self._thread.start()
             self._changed.notify()
 
-    def _forget_thread(self, error: BaseException) -> None:
-        with self._changed:  # the next limit starts another
-            self._thread = None
-
-    @guarded("the time limits", then=_forget_thread)
+    @guarded("the time limits", then=forget_thread("_changed"))
     def _main(self) -> None:
         while True:
             with self._changed:
