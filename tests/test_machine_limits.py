@@ -301,3 +301,26 @@ def test_the_collector_goes_on_for_other_jobs_when_one_jobs_output_cannot_be_col
         fine.set_state(JobState.STOPPED)  # nothing watched runs: the collector ends
         collector.close()
     assert thread_errors == []
+
+
+def test_a_store_row_deleted_under_a_running_job_does_not_change_how_it_ends(
+    manager, tmp_path, thread_errors
+):
+    import sqlite3
+
+    store = tmp_path / "store"
+    manager.store_dir = str(store)
+    gate = str(tmp_path / "gate")
+    job = ipyjobs.start_job(process_jobs.print_then_wait, 1, gate, detach=True)
+    child = job.child_jobs[0]
+    eventually(lambda: child.records.tail == "line 0\n", 30)
+    with sqlite3.connect(store / "jobs.sqlite3") as db:
+        db.execute("DELETE FROM jobs")
+    db.close()
+    open(gate, "w").close()
+    assert job.result(30) == "finished" and job.state is JobState.COMPLETED
+    (warning,) = [r for r in job.receive(keep=True, raw=True) if r.stream is Stream.WARNING]
+    assert str(warning.value).startswith(
+        f"{child.name}'s row in the job store {store}/jobs.sqlite3 was deleted while it ran"
+    )
+    assert thread_errors == []

@@ -109,11 +109,7 @@ class Followed:
         try:
             write()
         except StoreError as error:
-            self.say_once(
-                "store",
-                f"{error}; {self.job.name} goes on in this kernel, but the store "
-                "may not say where it is",
-            )
+            self.say_once("store", f"{error}; {self.job.name} goes on in this kernel")
 
     def check_spool(self) -> None:
         """Say once, in the job, what happened to its spool under it."""
@@ -143,7 +139,12 @@ def record_state(store: JobStore, job: Job, state: JobState, reason: Any = None)
     """The child's state, and its parent's (a local job's parent mirrors its one
     child), as the store lists them."""
     row = store.get(str(job.instance_id))
-    if row is not None and JobState(row.state).finished:
+    if row is None:
+        raise StoreError(
+            f"{job.name}'s row in the job store {store.path} was deleted while it ran: no "
+            "later kernel or shell will list it"
+        )
+    if JobState(row.state).finished:
         return  # a finished row keeps how and when it ended: a replay must not move it
     text = f"{type(reason).__name__}: {reason}" if reason is not None else None
     end = time.time() if state.finished else None
