@@ -16,19 +16,15 @@ still hands over every character.
 from __future__ import annotations
 
 import codecs
-import contextlib
-import os
-import shutil
-import tempfile
 import threading
-import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import StorageWarning
 from .records import TEXT_ENCODING, TEXT_STREAMS, Record, Stream, checked_write, make_record
+from .spill_file import SpillFile
 from .stdout_capture import StdoutCapture
 
 if TYPE_CHECKING:
@@ -70,12 +66,9 @@ class RecordBuffer:
     # and a deque cost more than everything else a finished job keeps).
     __slots__ = (
         "__weakref__",
-        "_cleanup",
         "_entries",
-        "_folder",
         "_lock",
         "_spill",
-        "_spill_end",
         "_spill_failed",
         "_stdout",
         "_tail",
@@ -136,13 +129,10 @@ class RecordBuffer:
         self._lock = threading.Lock()
         self._entries: list[_Entry] = []
         self._text_in_memory = 0
-        self._spill: IO[bytes] | None = None
-        self._spill_end = 0
+        self._spill: SpillFile | None = None
         #: Set when the spill file could not be written (a full disk): text then stays
         #: in memory past the bound, said once in a warning (DESIGN §14).
         self._spill_failed = False
-        self._folder: str | None = None
-        self._cleanup: weakref.finalize | None = None
         self._tail = ()
         self._tail_chars = 0  # the length of ``tail``
         #: How many warnings, displays and errors the job recorded, received or not (for
@@ -315,36 +305,25 @@ class RecordBuffer:
             return False
         data = text.encode(*TEXT_ENCODING)
         try:
-            spill = self._spill_file()
-            spill.seek(self._spill_end)
-            written = 0
-            while written < len(data):
-                written += spill.write(data[written:]) or 0
+            if self._spill is None:
+                self._spill = SpillFile(self, self.job.name)
+            start = self._spill.append(data)
         except OSError as error:
             self._spill_failed = True
-            if self._spill is not None:
-                with contextlib.suppress(OSError):
-                    self._spill.truncate(self._spill_end)
-            elif self._folder is not None:  # made, but not its file: nothing stays behind
-                shutil.rmtree(self._folder, ignore_errors=True)
-                self._folder = None
             message = (
                 f"{self.job.name}'s output past {self.memory_limit} characters cannot be "
                 f"spilled to disk ({error}): it is kept in memory instead"
             )
-            warning = StorageWarning(message)
-            self.pending.append(
-                make_record(
-                    Stream.WARNING,
-                    warning,
-                    self.job,
-                    self.job.location,
-                    now,
-                    f"StorageWarning: {message}\n",
-                )
+            record = make_record(
+                Stream.WARNING,
+                StorageWarning(message),
+                self.job,
+                self.job.location,
+                now,
+                f"StorageWarning: {message}\n",
             )
+            self.pending.append(record)
             return False
-        start, self._spill_end = self._spill_end, self._spill_end + len(data)
         if (
             isinstance(tail, _SpilledText)
             and tail.stream is stream
@@ -355,20 +334,10 @@ class RecordBuffer:
             self._entries.append(_SpilledText(stream, start, len(data), now))
         return True
 
-    def _spill_file(self) -> IO[bytes]:
-        if self._spill is None:
-            self._folder = tempfile.mkdtemp(prefix=f"ipyjobs-{self.job.name}-")  # 0700
-            path = os.path.join(self._folder, "spill.txt")
-            # The user's output is theirs alone: 0600 whatever the umask.
-            descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-            self._spill = open(descriptor, "w+b", buffering=0)  # noqa: SIM115
-            self._cleanup = weakref.finalize(self, _remove_folder, self._spill, self._folder)
-        return self._spill
-
     @property
     def spill_folder(self) -> str | None:
         """The job's temporary folder, once text has spilled to disk."""
-        return self._folder
+        return None if self._spill is None else self._spill.folder
 
     # -- receiving ----------------------------------------------------------------------
     def take(self, keep: bool = False) -> list[Record]:
@@ -398,8 +367,7 @@ class RecordBuffer:
             if not keep:
                 self._forget_taken()
                 if self._spill is not None:
-                    self._spill.truncate(0)
-                    self._spill_end = 0
+                    self._spill.clear()
         return records
 
     def take_stream(self, keep: bool = False) -> Iterator[Record]:
@@ -423,19 +391,11 @@ class RecordBuffer:
         file while these are read). ``take_stream`` collected just before."""
         with self._lock:
             entries = list(self._entries)
-            spill, cleanup = self._spill, None
-            if spill is not None:
-                spill.flush()  # what is read below is on disk
+            spill, handed_over = self._spill, False
             if not keep:
                 self._forget_taken()
                 if spill is not None:  # the next spill starts a file of its own
-                    cleanup = self._cleanup
-                    self._spill, self._folder, self._cleanup, self._spill_end = (
-                        None,
-                        None,
-                        None,
-                        0,
-                    )
+                    self._spill, handed_over = None, True
         try:
             for entry in entries:
                 if isinstance(entry, _SpilledText):
@@ -444,18 +404,16 @@ class RecordBuffer:
                 else:
                     yield self._as_record(entry)
         finally:
-            if cleanup is not None:
-                cleanup()
+            if handed_over:
+                assert spill is not None
+                spill.remove()
 
-    def _pieces(self, spill: IO[bytes], entry: _SpilledText) -> Iterator[Record]:
+    def _pieces(self, spill: SpillFile, entry: _SpilledText) -> Iterator[Record]:
         decoder = codecs.getincrementaldecoder(TEXT_ENCODING[0])(TEXT_ENCODING[1])
-        offset, end = entry.offset, entry.offset + entry.nbytes
-        while offset < end:
-            data = os.pread(spill.fileno(), min(PIECE, end - offset), offset)
-            if not data:
-                break
-            offset += len(data)
-            text = decoder.decode(data, final=offset >= end)
+        read, size = 0, entry.nbytes
+        for data in spill.pieces(entry.offset, size, PIECE):
+            read += len(data)
+            text = decoder.decode(data, final=read >= size)
             if text:
                 yield Record(entry.stream, text, self.job, self.job.location, entry.time)
 
@@ -477,8 +435,7 @@ class RecordBuffer:
             text = entry.chunks[0]
         else:
             assert self._spill is not None
-            self._spill.seek(entry.offset)
-            text = self._spill.read(entry.nbytes).decode(*TEXT_ENCODING)
+            text = self._spill.read(entry.offset, entry.nbytes).decode(*TEXT_ENCODING)
         return Record(entry.stream, text, self.job, self.job.location, entry.time)
 
     def close(self) -> None:
@@ -487,11 +444,6 @@ class RecordBuffer:
             self.pending.clear()
             self._entries.clear()
             self._text_in_memory = 0
-            if self._cleanup is not None:
-                self._cleanup()
+            if self._spill is not None:
+                self._spill.remove()
             self._spill = None
-
-
-def _remove_folder(spill: IO[bytes], folder: str) -> None:
-    spill.close()
-    shutil.rmtree(folder, ignore_errors=True)
