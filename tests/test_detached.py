@@ -372,3 +372,14 @@ def test_a_detached_job_past_its_time_limit_is_failed_in_the_store_too(store_dir
         assert attached.state is JobState.FAILED and "time limit" in str(attached.reason)
     finally:
         later.shutdown()
+
+
+def test_every_file_of_a_stopped_jobs_spool_is_the_users_alone(store_dir):
+    job = start(process_jobs.sleep_long)
+    eventually(lambda: job.state is JobState.RUNNING, 30)
+    ipyjobs.stop_job(job)
+    assert job.state is JobState.STOPPED
+    (spool,) = (store_dir / "spools").iterdir()
+    modes = {path.name: oct(path.stat().st_mode & 0o777) for path in spool.iterdir()}
+    assert "stop" in modes and "end" in modes
+    assert set(modes.values()) == {"0o600"}, modes

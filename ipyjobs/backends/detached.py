@@ -325,8 +325,9 @@ class DetachedBackend:
             in_stop_thread(child, self._escalate, followed)
 
     def _escalate(self, followed: Followed) -> None:
-        with contextlib.suppress(OSError):
-            open(os.path.join(followed.folder, detached_child.STOP), "x").close()
+        with contextlib.suppress(OSError):  # the user's files are theirs alone: 0600
+            stop = os.path.join(followed.folder, detached_child.STOP)
+            os.close(os.open(stop, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         climb_stop_ladder(self.manager.stop_grace, followed.signal, followed.finished.wait)
 
     # -- attaching what earlier kernels left -------------------------------------------
