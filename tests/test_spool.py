@@ -62,3 +62,68 @@ def test_a_reader_follows_a_writer_in_another_process(tmp_path):
     seen += [item for message in reader.read() for item in message[1]]
     assert process.returncode == 0
     assert seen == [f"{i}\n" for i in range(2000)]
+
+
+def test_a_write_that_fails_midway_is_taken_back_and_the_writer_stops(tmp_path, monkeypatch):
+    import errno
+
+    import pytest
+
+    from ipyjobs.backends import spool
+
+    path = str(tmp_path / "spool")
+    writer = SpoolWriter(path)
+    writer.write(("running",))
+    calls = []
+    real_write = os.write
+
+    def half_then_full(fd: int, data: bytes) -> int:  # a disk that fills mid-entry
+        calls.append(len(data))
+        if len(calls) == 1:
+            return real_write(fd, data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(spool.os, "write", half_then_full)
+    with pytest.raises(OSError):
+        writer.write(("items", ["x" * 1000]))
+    monkeypatch.undo()
+    assert SpoolReader(path).read() == [("running",)]  # whole, and nothing torn after it
+    with pytest.raises(OSError):
+        writer.write(("done", "Completed", None))  # a failed writer writes no more
+    assert SpoolReader(path).read() == [("running",)]
+
+
+def test_a_jobs_end_is_written_once_in_the_room_kept_for_it(tmp_path):
+    from ipyjobs.backends.spool import END_SIZE, open_end, read_end, reserve_end, write_end
+
+    path = str(tmp_path / "end")
+    reserve_end(path)
+    assert os.path.getsize(path) == END_SIZE and stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    end = open_end(path)
+    try:
+        assert read_end(end) is None
+        assert write_end(end, ("done", "Failed", b"why"))
+        assert not write_end(end, ("done", "Stopped", None))  # the first one stays
+        assert read_end(end) == ("done", "Failed", b"why")
+        assert os.path.getsize(path) == END_SIZE  # written in place: no new space
+    finally:
+        os.close(end)
+    assert open_end(str(tmp_path / "none")) == -1  # a spool of an earlier version
+
+
+def test_a_reader_reads_a_deleted_spool_to_its_end_and_a_cut_one_from_its_start(tmp_path):
+    path = str(tmp_path / "spool")
+    writer = SpoolWriter(path)
+    reader = SpoolReader(path)
+    writer.write(("running",))
+    assert reader.read() == [("running",)]
+    os.remove(path)
+    writer.write(("done", "Completed", None))
+    assert reader.deleted and reader.read() == [("done", "Completed", None)]
+    cut = SpoolReader(str(tmp_path / "cut"))
+    other = SpoolWriter(cut.path)
+    other.write(("running",))
+    assert cut.read() == [("running",)]
+    os.truncate(cut.path, 0)
+    other.write(("done", "Completed", None))  # appended where the cut left the file
+    assert cut.read() == [("done", "Completed", None)] and cut.truncated_at is not None

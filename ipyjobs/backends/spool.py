@@ -82,6 +82,9 @@ class SpoolReader:
         self._fd = -1
         #: Where the spool was cut short under the reader, once it was; else None.
         self.truncated_at: int | None = None
+        #: The last bytes read, as the file had them: if they change, it was cut (and
+        #: written again past where it was read to).
+        self._mark = b""
 
     def open(self) -> bool:
         """Open the spool now, if it exists (a reader opens it at its first read)."""
@@ -100,10 +103,11 @@ class SpoolReader:
         if not self.open():
             return []
         size = os.fstat(self._fd).st_size
-        if size < self.offset:  # cut short: what was past its new end is gone, and what
-            # its writer appended since begins where the cut was (at the start, as a cut
-            # by hand or by a log rotation leaves it): it is read from there again
-            self.truncated_at, self.offset = size, 0
+        if size < self.offset or not self._still_marked():  # cut short: what was past its
+            # new end is gone, and what its writer appended since begins where the cut
+            # was (at the start, as a cut by hand or by a log rotation leaves it): it is
+            # read from there again
+            self.truncated_at, self.offset, self._mark = size, 0, b""
         data = os.pread(self._fd, size - self.offset, self.offset)
         messages = []
         position = 0
@@ -114,8 +118,14 @@ class SpoolReader:
                 break  # still being written, or torn by a crash
             messages.append(renamed.loads(data[position + _LENGTH.size : end]))
             position = end
+        if position:
+            self._mark = data[max(0, position - 8) : position]
         self.offset += position
         return messages
+
+    def _still_marked(self) -> bool:
+        mark = self._mark
+        return not mark or os.pread(self._fd, len(mark), self.offset - len(mark)) == mark
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -123,7 +133,8 @@ class SpoolReader:
             self._fd = -1
 
     def __del__(self) -> None:
-        self.close()
+        with contextlib.suppress(Exception):  # (at exit, os may be gone already)
+            self.close()
 
 
 def reserve_end(path: str) -> None:
