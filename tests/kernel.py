@@ -6,6 +6,7 @@ import os
 import queue
 import signal
 import time
+import uuid
 from typing import Any
 
 from jupyter_client.manager import start_new_kernel
@@ -84,25 +85,84 @@ def widget_states(kernel: Kernel) -> dict[str, dict[str, Any]]:
     return models
 
 
-def click(kernel: Kernel, description: str, index: int = -1) -> None:
-    """Click the button labelled ``description`` (the last one shown, by default), as the
-    frontend does: a custom 'click' message on the button's comm."""
-    buttons = [
-        comm_id
-        for comm_id, state in widget_states(kernel).items()
-        if state.get("_model_name") == "ButtonModel" and state.get("description") == description
+def panels(kernel: Kernel, kind: str = "job") -> list[dict[str, Any]]:
+    """The state of each job widget's panel (``kind="table"``: each table's), in order."""
+    return [
+        state
+        for state in widget_states(kernel).values()
+        if state.get("_model_name") == "AnyModel" and state.get("kind") == kind
     ]
-    message = kernel.client.session.msg(
-        "comm_msg",
-        {"comm_id": buttons[index], "data": {"method": "custom", "content": {"event": "click"}}},
-    )
-    kernel.client.shell_channel.send(message)
 
 
-def set_value(kernel: Kernel, comm_id: str, value: Any) -> None:
-    """Set a widget's ``value`` as the frontend does when the user types into it."""
+def create_subshell(kernel: Kernel) -> str:
+    """A new kernel subshell's id (ipykernel >= 7), as JupyterLab asks for one."""
+    kernel.client.control_channel.send(kernel.client.session.msg("create_subshell_request", {}))
+    reply = kernel.client.get_control_msg(timeout=30)
+    assert reply["content"]["status"] == "ok", reply["content"]
+    return reply["content"]["subshell_id"]
+
+
+class Controls:
+    """A job widget's front end as the browser runs it (ipyjobs/ipython/widget_front.js):
+    it opens the ``ipyjobs.control`` comm, on ``subshell`` when given, and asks the kernel
+    to act for a panel, by the ``key`` its model carries. Replies are read from iopub by
+    their request id, so this works while a cell runs."""
+
+    def __init__(self, kernel: Kernel, subshell: str | None = None) -> None:
+        self.kernel = kernel
+        self.subshell = subshell
+        self.comm_id = uuid.uuid4().hex
+        self.requests = 0
+        self._send(
+            "comm_open", {"comm_id": self.comm_id, "target_name": "ipyjobs.control", "data": {}}
+        )
+
+    def _send(self, msg_type: str, content: dict[str, Any]) -> None:
+        message = self.kernel.client.session.msg(msg_type, content)
+        if self.subshell is not None:
+            message["header"]["subshell_id"] = self.subshell
+        self.kernel.client.shell_channel.send(message)
+
+    def ask(
+        self, action: str, panel: dict[str, Any], timeout: float = 30, **extra: Any
+    ) -> dict[str, Any]:
+        """Ask for ``action`` on ``panel`` and wait for the reply (``{request, message}``)."""
+        self.requests += 1
+        request = f"r{self.requests}"
+        data = {"action": action, "key": panel["key"], "request": request, **extra}
+        self._send("comm_msg", {"comm_id": self.comm_id, "data": data})
+        return reply_to(self.kernel, self.comm_id, request, timeout)
+
+
+def reply_to(kernel: Kernel, comm_id: str, request: str, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        for message in kernel.messages:
+            content = message["content"]
+            if (
+                message["msg_type"] == "comm_msg"
+                and content.get("comm_id") == comm_id
+                and isinstance(content.get("data"), dict)
+                and content["data"].get("request") == request
+            ):
+                return content["data"]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no reply to {request} in {timeout} s")
+        kernel.drain(0.05)
+
+
+def click(kernel: Kernel, action: str, index: int = -1, **extra: Any) -> None:
+    """Click a job widget's button (the last widget shown, by default) as a front end
+    without a control channel does: a custom message on the panel's own comm, handled
+    when the kernel is idle. ``action``: stop, receive, remove or send."""
+    comm_id, state = [
+        (comm_id, state)
+        for comm_id, state in widget_states(kernel).items()
+        if state.get("_model_name") == "AnyModel" and state.get("kind") == "job"
+    ][index]
+    content = {"action": action, "key": state["key"], "request": uuid.uuid4().hex, **extra}
     message = kernel.client.session.msg(
         "comm_msg",
-        {"comm_id": comm_id, "data": {"method": "update", "state": {"value": value}}},
+        {"comm_id": comm_id, "data": {"method": "custom", "content": content}},
     )
     kernel.client.shell_channel.send(message)

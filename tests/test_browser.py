@@ -3,26 +3,24 @@ playwright), a live job widget, and its Stop button."""
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
-import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_notebook
 from playwright.sync_api import sync_playwright
 
+from tests.browser import (
+    ARTIFACTS,
+    kernel_state,
+    launch_chromium,
+    notebook_page,
+    open_notebook,
+    restart_kernel,
+    run_cell,
+    serve,
+)
 from tests.conftest import eventually
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CELLS = [
     "%load_ext ipyjobs",
     "%%job -n ticker\nimport time\nfor i in range(10):\n    print(f'tick {i}')\n"
@@ -32,79 +30,12 @@ CELLS = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def lab(tmp_path, request):
     """JupyterLab on 127.0.0.1 with one notebook (``CELLS``, or the cells the test gives
     as the fixture's parameter); stopped, with its kernels, afterwards."""
-    cells = getattr(request, "param", CELLS)
-    notebook = new_notebook(cells=[new_code_cell(c) for c in cells])
-    notebook.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3 (ipykernel)",
-        "language": "python",
-    }
-    nbformat.write(notebook, tmp_path / "live.ipynb")
-    port = free_port()
-    env = dict(
-        os.environ,
-        JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
-        JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
-    )
-    command = [
-        sys.executable,
-        "-m",
-        "jupyterlab",
-        "--no-browser",
-        "--ServerApp.token=",
-        "--ServerApp.password=",
-        "--ServerApp.ip=127.0.0.1",
-        f"--port={port}",
-        "--ServerApp.port_retries=0",
-        f"--ServerApp.root_dir={tmp_path}",
-        "--LabApp.expose_app_in_browser=True",  # window.jupyterapp: to switch themes
-    ]
-    if os.geteuid() == 0:
-        command.append("--allow-root")
-    server = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    def answering() -> bool:
-        try:
-            return urllib.request.urlopen(f"{base}/api/status", timeout=2).status == 200
-        except OSError:
-            return False
-
-    try:
-        eventually(answering, timeout=60)
+    with serve("lab", getattr(request, "param", CELLS), tmp_path) as base:
         yield base
-    finally:
-        server.terminate()
-        server.wait(30)
-
-
-def restart_kernel(base: str, page) -> None:
-    """Restart the notebook's kernel as JupyterLab does (a POST with the XSRF cookie)."""
-    (session,) = json.load(urllib.request.urlopen(f"{base}/api/sessions", timeout=5))
-    xsrf = next(c["value"] for c in page.context.cookies() if c["name"] == "_xsrf")
-    response = page.request.post(
-        f"{base}/api/kernels/{session['kernel']['id']}/restart",
-        headers={"X-XSRFToken": xsrf},
-    )
-    assert response.ok, response.status
-
-
-def kernel_state(base: str) -> str | None:
-    """The notebook's kernel state as the server sees it (None before it exists)."""
-    found = json.load(urllib.request.urlopen(f"{base}/api/sessions", timeout=5))
-    return found[0]["kernel"]["execution_state"] if found else None
 
 
 def test_live_widget_in_jupyterlab(lab):
@@ -164,54 +95,6 @@ DETACHED_CELLS = [
     "%jobs",
     "%job_stop ticker",
 ]
-
-
-def launch_chromium(p):
-    return p.chromium.launch(
-        executable_path=CHROMIUM,
-        args=[
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-        ],
-    )
-
-
-def open_notebook(page, base: str, name: str):
-    """The notebook open and its kernel idle, toasts and dialogs out of the way."""
-    page.goto(f"{base}/lab/tree/{name}")
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-    eventually(lambda: kernel_state(base) == "idle", timeout=60)
-    no = page.get_by_role("button", name="No")
-    if no.count():
-        no.first.click()
-    select = page.locator(".jp-Dialog").get_by_role("button", name="Select")
-    if select.count():
-        select.first.click()
-    return page.locator(".jp-Notebook .jp-Cell")
-
-
-@contextlib.contextmanager
-def notebook_page(base: str):
-    """Headless Chromium on the fixture's notebook: (page, its cells); closed after."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = launch_chromium(p)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            yield page, open_notebook(page, base, "live.ipynb")
-        finally:
-            browser.close()
-
-
-def run_cell(cells, index: int, page) -> None:
-    cells.nth(index).locator(".jp-InputPrompt").click()
-    page.keyboard.press("Shift+Enter")
 
 
 @pytest.mark.parametrize("lab", [DETACHED_CELLS], indirect=True)

@@ -9,7 +9,7 @@ import os
 import pytest
 
 from tests.conftest import eventually
-from tests.kernel import Kernel, click, set_value, widget_states
+from tests.kernel import Kernel, click, panels
 from tests.test_widgets import wait_for_html
 
 
@@ -115,25 +115,18 @@ def test_the_widget_shows_the_prompt_and_send_answers_it(kernel):
     )
     wait_for_html(kernel, "Blocked")
 
-    def fields(model: str) -> list[tuple[str, dict]]:
+    def asked(prompt: str) -> bool:
         kernel.drain()
-        return [
-            (comm_id, state)
-            for comm_id, state in widget_states(kernel).items()
-            if state.get("_model_name") == model
-        ]
+        return any((p.get("jobs") or [{}])[0].get("prompt") == prompt for p in panels(kernel))
 
-    eventually(lambda: any(s.get("value") == "name?" for _, s in fields("LabelModel")), 20)
-    (text_id, _), *_ = fields("TextModel")
-    set_value(kernel, text_id, "Ann")
-    click(kernel, "Send")
-    eventually(lambda: any(s.get("value") == "token?" for _, s in fields("LabelModel")), 20)
-    (password_id, _), *_ = fields("PasswordModel")
-    set_value(kernel, password_id, "abc")
-    click(kernel, "Send")
-    assert value(kernel, "job.result(10)") == "Ann:3"
+    eventually(lambda: asked("name? "), 20)
+    click(kernel, "send", answer="Ann")
+    eventually(lambda: asked("token? "), 20)
+    assert panels(kernel)[-1]["jobs"][0]["secret"]  # the front end shows a password field
+    click(kernel, "send", answer="s3cr3t-token")
+    assert value(kernel, "job.result(10)") == "Ann:12"
     wait_for_html(kernel, "Completed")
-    assert "abc" not in json.dumps(widget_states(kernel)[password_id].get("value"))
+    assert "s3cr3t" not in str(kernel.messages)  # the secret was shown nowhere
 
 
 def test_job_receive_asks_a_blocked_jobs_prompt_with_the_cells_input_box(kernel):

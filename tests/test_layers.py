@@ -21,7 +21,9 @@ FOLDERS = {"model": 0, "execution": 1, "backends": 2, "manager": 3, "ipython": 5
 #: The modules at the package's top: its entry points, each of the layer named here.
 TOP = {"api": 4, "cli": 5, "__init__": 6, "__main__": 6, "demo": 6}
 FRONT_ENDS = {"ipython", "cli"}
-HEAVY = ("IPython", "traitlets", "asyncio", "ipywidgets", "ipyparallel")
+HEAVY = ("IPython", "traitlets", "asyncio", "ipywidgets", "anywidget", "ipyparallel")
+#: What only the IPython front end may import (DESIGN §11).
+FRONT_END_ONLY = ("IPython", "ipywidgets", "anywidget")
 
 
 def module_name(path: Path) -> str:
@@ -144,12 +146,12 @@ def test_there_is_no_import_cycle():
         walk(module)
 
 
-def test_only_front_ends_import_ipython_or_ipywidgets():
+def test_only_front_ends_import_ipython_ipywidgets_or_anywidget():
     wrong = [
         f"{module} imports {target}"
         for module, targets in graph().items()
         for target in targets
-        if target.split(".")[0] in ("IPython", "ipywidgets")
+        if target.split(".")[0] in FRONT_END_ONLY
         and module.split(".")[1:2] != []
         and module.split(".")[1] not in FRONT_ENDS
     ]

@@ -56,7 +56,7 @@ def test_a_detached_jobs_last_records_held_back_past_its_final_state_are_shown(
 
     def ending(self, followed, store, state, reason):
         end(self, followed, store, state, reason)
-        eventually(lambda: widgets and ">Completed<" in widgets[0].view.value, 10)
+        eventually(lambda: widgets and ">Completed<" in widgets[0].panel.view, 10)
         eventually(hub_asleep, 5)  # it showed the final state, and then saw no change
         take_in(self, followed, store, held)  # the last records, after the final state
 
@@ -66,7 +66,7 @@ def test_a_detached_jobs_last_records_held_back_past_its_final_state_are_shown(
         job = ipyjobs.start_job(process_jobs.steps, 60, detach=True)
         widgets.append(shown(job))
         eventually(lambda: job.state is JobState.COMPLETED, 30)
-        eventually(lambda: "step 59" in widgets[0].view.value, 10)
+        eventually(lambda: "step 59" in widgets[0].panel.view, 10)
         assert held  # it was held back, and shown once it came
     finally:
         kill_stored_jobs(tmp_path / "store")
@@ -77,12 +77,12 @@ def test_records_that_reach_a_finished_job_are_shown(manager, shown, backend):
     job = ipyjobs.start_job(process_jobs.steps, 60, backend=backend)
     widget = shown(job)
     assert job.result(30) == "done"
-    eventually(lambda: ">Completed<" in widget.view.value and "step 59" in widget.view.value)
+    eventually(lambda: ">Completed<" in widget.panel.view and "step 59" in widget.panel.view)
     eventually(hub_asleep, 5)
     child = job.child_jobs[0]
     child.records.pending.append("written after the end\n")
     child.records.collect()
-    eventually(lambda: "written after the end" in widget.view.value, 5)
+    eventually(lambda: "written after the end" in widget.panel.view, 5)
 
 
 def test_the_hub_ticks_at_most_once_an_interval_however_often_it_is_woken(manager, shown):

@@ -22,7 +22,7 @@ def test_a_fan_out_job_shows_one_row_per_child(manager):
     parent.child_jobs[1].set_state(JobState.FAILED, RuntimeError("engine lost"))
     widget = JobWidget(parent, manager)
     try:
-        rows = widget.view.value.split("<tr>")[2:]  # after the header row
+        rows = widget.panel.view.split("<tr>")[2:]  # after the header row
         assert [("engine0" in r, "engine1" in r) for r in rows] == [
             (True, True),
             (True, False),
@@ -48,11 +48,10 @@ def test_buttons_on_a_removed_job_say_so_and_raise_nothing(manager):
     widget = JobWidget(job, manager)
     try:
         ipyjobs.remove_job(job)
-        for button in (widget.receive_button, widget.stop_button, widget.remove_button):
-            button.click()
-            assert "was removed" in widget.message.value
+        for action in ("receive", "stop", "remove", "send"):
+            assert "was removed" in widget.act({"action": action})
         widget.refresh()
-        assert ">Removed<" in widget.view.value and widget.remove_button.disabled
+        assert ">Removed<" in widget.panel.view and widget.panel.jobs[0]["removed"]
     finally:
         hub(manager).stop()
         widget.close()
@@ -89,7 +88,7 @@ def test_a_large_fan_out_is_a_summary_with_its_rows_folded(manager):
     assert job.wait(60)
     widget = JobWidget(job, manager)
     try:
-        view = widget.view.value
+        view = widget.panel.view
         assert "1000 children: " in view
         assert ">Completed<" in view.split("ipyjobs-summary")[1]
         assert "996" in view.split("ipyjobs-summary")[1] and "4 " in view
@@ -98,7 +97,6 @@ def test_a_large_fan_out_is_a_summary_with_its_rows_folded(manager):
         assert folded.count(">Failed<") == 4
         assert view.count("ipyjobs-reason") <= 5
         assert len(view) < 30_000  # cheap to send ten times a second
-        assert widget.progress_label.value == "1000 of 1000 finished"
-        assert widget.progress.value == 100
+        assert widget.panel.progress == {"percent": 100, "label": "1000 of 1000 finished"}
     finally:
         hub(manager).stop()

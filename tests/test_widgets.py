@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import eventually
-from tests.kernel import Kernel, click, widget_states
+from tests.kernel import Kernel, click, panels
 
 FLOOD = """%%job -n flood
 import time
@@ -29,11 +29,8 @@ def kernel():
 
 
 def html_values(kernel: Kernel) -> list[str]:
-    return [
-        s.get("value", "")
-        for s in widget_states(kernel).values()
-        if s.get("_model_name") == "HTMLModel"
-    ]
+    """What each job widget and table shows (their panels' ``view``)."""
+    return [p.get("view", "") for p in panels(kernel) + panels(kernel, "table")]
 
 
 def wait_for_html(kernel: Kernel, text: str, timeout: float = 20) -> None:
@@ -90,10 +87,7 @@ def test_progress_bar_appears_once_progress_is_written(kernel):
 
     def bar() -> bool:
         kernel.drain()
-        return any(
-            s.get("_model_name") == "FloatProgressModel" and s.get("value") == 50
-            for s in widget_states(kernel).values()
-        )
+        return any(p.get("progress", {}).get("percent") == 50 for p in panels(kernel))
 
     eventually(bar, 20)
 
@@ -101,27 +95,27 @@ def test_progress_bar_appears_once_progress_is_written(kernel):
 def test_stop_button_stops_the_job(kernel):
     kernel.execute("%job_start -n spin while True: time.sleep(0.01)")
     wait_for_html(kernel, ">Running<")
-    click(kernel, "Stop")
+    click(kernel, "stop")
     wait_for_html(kernel, ">Stopped<")
 
 
 def test_receive_and_remove_buttons_and_a_removed_job(kernel):
     kernel.execute("%job_start -n r print('hello from r')")
     wait_for_html(kernel, ">Completed<")
-    click(kernel, "Receive")
+    click(kernel, "receive")
 
-    def received() -> bool:
+    def said(text: str) -> bool:
         kernel.drain()
         return any(
-            m["msg_type"] == "comm_msg" and "hello from r" in str(m["content"])
-            for m in kernel.messages
+            m["msg_type"] == "comm_msg" and text in str(m["content"]) for m in kernel.messages
         )
 
-    eventually(received, 20)
-    click(kernel, "Remove")
+    eventually(lambda: said("hello from r"), 20)  # in the widget's Output
+    assert "hello from r" not in kernel.stream_text()  # and in no cell
+    click(kernel, "remove")
     wait_for_html(kernel, ">Removed<")
-    click(kernel, "Receive")  # on a removed job: the widget says so, nothing raises
-    wait_for_html(kernel, "was removed")
+    click(kernel, "receive")  # on a removed job: the widget says so, nothing raises
+    eventually(lambda: said("was removed"), 20)
     assert not [m for m in kernel.messages if m["msg_type"] == "error"]
 
 
@@ -135,12 +129,7 @@ def test_jobs_table_follows_jobs_as_they_start_change_and_go(kernel):
 
     def emptied() -> bool:
         kernel.drain()
-        tables = [
-            s.get("value", "")
-            for s in widget_states(kernel).values()
-            if "ipyjobs-table" in s.get("_dom_classes", ())
-        ]
-        return tables == ["<i>No jobs.</i>"]
+        return [p.get("view") for p in panels(kernel, "table")] == ["<i>No jobs.</i>"]
 
     eventually(emptied, 20)
 

@@ -1,2 +1,3 @@
 """The IPython front end: %load_ext, magics, the `&` transformer, notices and widgets.
-The only layer that imports IPython or ipywidgets; it imports every layer below it."""
+The only layer that imports IPython, ipywidgets or anywidget; it imports every layer below
+it."""

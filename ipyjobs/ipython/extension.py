@@ -109,6 +109,9 @@ class _Loaded:
             self.formatter = shell.display_formatter.mimebundle_formatter
             self.formatter.for_type(Job, self._job_bundle)
             self.formatter.for_type(JobList, self._table_bundle)
+            from . import control_channel
+
+            control_channel.open_target()  # before any widget: a reloaded page's clicks
         _attach(self.manager)
 
     def _job_bundle(self, job: Any, include: Any = None, exclude: Any = None) -> Any:
@@ -135,6 +138,9 @@ class _Loaded:
             self.formatter.pop(Job, None)
             self.formatter.pop(JobList, None)
             hub(self.manager).stop()
+            from . import control_channel
+
+            control_channel.close_target()
         self.manager.shutdown()
         api.set_manager(self.previous_manager)
         manager = shell.magics_manager

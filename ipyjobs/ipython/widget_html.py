@@ -47,9 +47,23 @@ def stable_row(job: Job) -> tuple[str, ...]:
     return (str(job.id), job.name, job.job_type, job.location, one_line(job.command))
 
 
-def html_table(columns: Sequence[str], rows: Sequence[Sequence[str]], cls: str) -> str:
+def html_table(
+    columns: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    cls: str,
+    action_ids: Sequence[int] | None = None,
+) -> str:
+    """A table of ``rows`` (cells already HTML). With ``action_ids``, each row ends in an
+    empty cell naming its job, where the front end puts the row's buttons."""
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    ends = [""] * len(rows)
+    if action_ids is not None:
+        head += "<th></th>"
+        ends = [f'<td class="ipyjobs-actions" data-job="{i}"></td>' for i in action_ids]
+    body = "".join(
+        "<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + end + "</tr>"
+        for row, end in zip(rows, ends, strict=True)
+    )
     return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 

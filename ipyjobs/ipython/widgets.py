@@ -1,17 +1,20 @@
 """Live job widgets for notebooks: one per job shown as a cell result, and a live table.
 
-Each widget batches its trait changes with ``hold_sync()``; what jobs do reaches it only
-through the manager's one updater thread (widget_hub), never from job threads. Job output
-is shown from the record buffer's bounded tail as HTML (widget_html), never through
-``Output`` widgets from threads (they lose appends and re-send everything). A widget's
-``text/plain`` and ``text/html`` hold only what cannot vary with timing (no state, times
-or ids), so notebooks validate under plain ``pytest --nbval``; the live widget shows the
-rest.
+Each widget is a ``JobPanel`` (its view and controls, an anywidget whose front end reaches
+the kernel while it is busy, DESIGN §12) above an ``Output`` where Receive shows what it
+received. The panel's traits change together under ``hold_sync()``, and only from the
+manager's one updater thread (widget_hub), never from job threads; job output is shown from
+the record buffer's bounded tail as HTML (widget_html). A click acts on the thread that
+handles it (a subshell's, or the main shell's) under the widget's lock, and leaves the
+refresh to the updater. A widget's ``text/plain`` and ``text/html`` hold only what cannot
+vary with timing (no state, times or ids), so notebooks validate under plain
+``pytest --nbval``; the live widget shows the rest.
 """
 
 from __future__ import annotations
 
 import html
+import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +24,7 @@ from ..model.errors import JobError
 from ..model.formatting import cpu_text, memory_text, one_line, text_table
 from ..model.formatting import elapsed_text as elapsed
 from ..model.state import JobState
+from . import widget_actions as actions
 from .widget_html import (
     FOLD_AT,
     MAX_REASONS,
@@ -35,6 +39,7 @@ from .widget_html import (
     worth_a_look,
 )
 from .widget_hub import hub
+from .widget_panel import JobPanel
 
 if TYPE_CHECKING:
     from ..manager.manager import JobManager
@@ -45,49 +50,15 @@ class JobWidget(w.VBox):
     """A live view of one job: its row (and one per child when it has several: state
     coloured, location, elapsed, more data), why it failed, a progress bar once the job
     reports progress, the tail of its output, the prompt with a field and Send while it
-    waits for input, and Stop / Receive / Remove buttons."""
+    waits for input, Stop / Receive / Remove, a bell, and what Receive received."""
 
     def __init__(self, job: Job, manager: JobManager, **kwargs: Any) -> None:
         self.job = job
         self.manager = manager
-        # The state table and the output tail share one model: one message per refresh.
-        self.view = w.HTML()
-        self.progress = w.FloatProgress(min=0, max=100)
-        self.progress_label = w.Label()
-        # Hidden, with its label, until the job reports progress: no empty line before.
-        self.progress_row = w.HBox(
-            [self.progress, self.progress_label], layout=w.Layout(display="none")
-        )
-        self.stop_button = w.Button(description="Stop", icon="stop")
-        self.receive_button = w.Button(description="Receive", icon="download")
-        self.remove_button = w.Button(description="Remove", icon="trash")
-        self.message = w.HTML()
+        self._acting = threading.Lock()
+        self.panel = JobPanel(self, kind="job")
         self.received = w.Output()
-        # Shown while the job is Blocked: its prompt, where to type, and Send.
-        self.prompt_label = w.Label()
-        self.answer = w.Text(placeholder="answer", continuous_update=True)
-        self.secret_answer = w.Password(placeholder="answer", layout=w.Layout(display="none"))
-        self.send_button = w.Button(description="Send", icon="paper-plane")
-        self.asking = w.HBox(
-            [self.prompt_label, self.answer, self.secret_answer, self.send_button],
-            layout=w.Layout(display="none"),
-        )
-        self.asking.add_class("ipyjobs-asking")
-        self.stop_button.on_click(lambda _: self._act(self._stop))
-        self.receive_button.on_click(lambda _: self._act(self._receive))
-        self.remove_button.on_click(lambda _: self._act(self._remove))
-        self.send_button.on_click(lambda _: self._act(self._send_answer))
-        buttons = w.HBox([self.stop_button, self.receive_button, self.remove_button, self.message])
-        super().__init__(
-            [
-                self.view,
-                self.progress_row,
-                self.asking,
-                buttons,
-                self.received,
-            ],
-            **kwargs,
-        )
+        super().__init__([self.panel, self.received], **kwargs)
         self.add_class("ipyjobs-job")
         self.refresh()
         hub(manager).watch(self)
@@ -146,29 +117,25 @@ class JobWidget(w.VBox):
         view = html_table(ROW_COLUMNS, rows, "ipyjobs-live")
         if folded:
             view += self._summary(children, members)
-        prompt = None if job.removed else job.prompt
-        secret = prompt is not None and job.prompt_is_secret
-        with self.hold_sync():
-            self.view.value = (
+        bar: dict[str, Any] = {}  # none until the job reports progress
+        if folded:  # the bar counts finished children
+            done = sum(c.finished for c in children)
+            bar = {
+                "percent": 100 * done / len(children),
+                "label": f"{done} of {len(children)} finished",
+            }
+        elif progress is not None:
+            bar = {
+                "percent": progress.percent or 0,
+                "label": f"{progress.activity} {progress.status}".strip(),
+            }
+        reason = next((failure_line(c) for c in [job, *failed] if c.reason is not None), "")
+        with self.panel.hold_sync():
+            self.panel.view = (
                 view + "".join(failures) + tail_html(members, self.manager.widget_tail_lines)
             )
-            self.asking.layout.display = None if prompt is not None else "none"
-            self.prompt_label.value = (prompt or "").strip() or "input:"
-            self.answer.layout.display = "none" if secret else None
-            self.secret_answer.layout.display = None if secret else "none"
-            if folded:  # the bar counts finished children
-                done = sum(c.finished for c in children)
-                self.progress_row.layout.display = None
-                self.progress.value = 100 * done / len(children)
-                self.progress_label.value = f"{done} of {len(children)} finished"
-            elif progress is not None:
-                self.progress_row.layout.display = None
-                self.progress.value = progress.percent or 0
-                self.progress_label.value = f"{progress.activity} {progress.status}".strip()
-            finished = job.finished
-            self.stop_button.disabled = finished or job.removed
-            self.receive_button.disabled = job.removed
-            self.remove_button.disabled = job.removed
+            self.panel.progress = bar
+            self.panel.jobs = [job_entry(job, reason)]
 
     def _row(self, member: Job) -> list[str]:
         state = "Removed" if self.job.removed else member.state.value
@@ -202,46 +169,66 @@ class JobWidget(w.VBox):
         )
         return f'<div class="ipyjobs-summary">{len(children)} children: {said}</div>{folded}'
 
-    # -- buttons (run in the kernel's main thread, as comm messages) -----------------------
-    def _act(self, action: Callable[[], None]) -> None:
-        try:
-            action()
-            self.message.value = ""
-        except JobError as error:
-            self.message.value = f'<span class="ipyjobs-message">{html.escape(str(error))}</span>'
-        self.refresh()
-
-    def _send_answer(self) -> None:
-        secret = self.job.prompt_is_secret
-        field = self.secret_answer if secret else self.answer
-        self.job.send_input(field.value)
-        field.value = ""
-
-    def _stop(self) -> None:
-        if self.job.removed:
-            raise JobError(f"{self.job.name} was removed")
-        self.manager.request_stop(self.job)
-
-    def _receive(self) -> None:
-        if self.job.removed:
-            raise JobError(f"{self.job.name} was removed")
-        from IPython.display import display
-
-        from ..execution.replay import replay
-
-        with self.received:
-            for value in replay(self.job.take_records(), self.manager.host):
-                display(value)
-
-    def _remove(self) -> None:
-        if self.job.removed:
-            raise JobError(f"{self.job.name} was removed")
-        self.manager.remove_job(self.job)
+    # -- clicks (on a subshell's thread while the kernel is busy, DESIGN §12) ------------
+    def act(self, request: dict[str, Any]) -> str:
+        """Stop, receive, remove or send, as the front end asks; what to say, or ""."""
+        with self._acting:
+            said = _act(self.manager, self.job, self.received, request)
+        hub(self.manager).wake()  # the updater shows the effect, within an interval
+        return said
 
 
-class JobTableWidget(w.HTML):
-    """A live Get-Job table: rows come, change and go as jobs start, run and are removed.
-    ``query`` gives the jobs to show at each refresh."""
+def _act(manager: JobManager, job: Job, received: w.Output, request: dict[str, Any]) -> str:
+    action = request.get("action")
+    try:
+        if action == "stop":
+            actions.stop(manager, job)
+        elif action == "remove":
+            actions.remove(manager, job)
+        elif action == "send":
+            actions.send(job, request.get("answer", ""))
+        elif action == "receive":
+            outputs = actions.receive(job, actions.shell_format())
+            received.outputs = (*received.outputs, *outputs)
+        else:
+            return f"unknown action {action!r}"
+    except JobError as error:
+        return str(error)
+    return ""
+
+
+def job_entry(job: Job, reason: str = "") -> dict[str, Any]:
+    """What the front end knows of a shown job: for its buttons, Send field and bell."""
+    prompt = None if job.removed else job.prompt
+    return {
+        "id": job.id,
+        "name": job.name,
+        "state": "Removed" if job.removed else job.state.value,
+        "reason": reason,
+        "prompt": prompt,
+        "secret": prompt is not None and job.prompt_is_secret,
+        "finished": job.finished or job.removed,
+        "removed": job.removed,
+    }
+
+
+class JobTableWidget(w.VBox):
+    """A live Get-Job table: rows come, change and go as jobs start, run and are removed;
+    each row has Stop, Receive and Remove, a Blocked job its prompt and Send, and the
+    table a bell. ``query`` gives the jobs to show at each refresh."""
+
+    COLUMNS = (
+        "Id",
+        "Name",
+        "JobType",
+        "State",
+        "HasMoreData",
+        "Location",
+        "Elapsed",
+        "CPU",
+        "Memory",
+        "Command",
+    )
 
     def __init__(
         self, query: Callable[[], list[Job]], manager: JobManager, long: bool = False
@@ -250,7 +237,10 @@ class JobTableWidget(w.HTML):
         self.manager = manager
         self.long = long  # its text/plain has Elapsed, CPU and Memory (%jobs -l)
         self._shown = self._jobs()
-        super().__init__()
+        self._acting = threading.Lock()
+        self.panel = JobPanel(self, kind="table")
+        self.received = w.Output()
+        super().__init__([self.panel, self.received])
         self.add_class("ipyjobs-table")
         self.refresh()
         hub(manager).watch(self)
@@ -278,23 +268,12 @@ class JobTableWidget(w.HTML):
     def snapshot(self) -> tuple[Any, ...]:
         jobs = self._jobs()
         return tuple(
-            (j.id, j.state, j.has_more_data, elapsed(j), cpu_text(j), memory_text(j)) for j in jobs
+            (j.id, j.state, j.prompt, j.has_more_data, elapsed(j), cpu_text(j), memory_text(j))
+            for j in jobs
         )
 
     def refresh(self) -> None:
-        self._shown = self._jobs()
-        columns = (
-            "Id",
-            "Name",
-            "JobType",
-            "State",
-            "HasMoreData",
-            "Location",
-            "Elapsed",
-            "CPU",
-            "Memory",
-            "Command",
-        )
+        self._shown = shown = self._jobs()
         rows = [
             [
                 str(j.id),
@@ -308,6 +287,25 @@ class JobTableWidget(w.HTML):
                 memory_text(j),
                 html.escape(one_line(j.command)),
             ]
-            for j in self._shown
+            for j in shown
         ]
-        self.value = html_table(columns, rows, "ipyjobs-live") if rows else "<i>No jobs.</i>"
+        view = (
+            html_table(self.COLUMNS, rows, "ipyjobs-live", [j.id for j in shown])
+            if rows
+            else "<i>No jobs.</i>"
+        )
+        with self.panel.hold_sync():
+            self.panel.view = view
+            self.panel.jobs = [
+                job_entry(j, failure_line(j) if j.state is JobState.FAILED else "") for j in shown
+            ]
+
+    def act(self, request: dict[str, Any]) -> str:
+        """A row's Stop, Receive, Remove or Send; what to say, or ""."""
+        job = next((j for j in self._shown if j.id == request.get("job")), None)
+        if job is None:
+            return f"job {request.get('job')} is no longer listed"
+        with self._acting:
+            said = _act(self.manager, job, self.received, request)
+        hub(self.manager).wake()
+        return said
