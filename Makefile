@@ -52,6 +52,7 @@ bench: $(VENV)/.installed-test
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/processes.py
 	$(PY) benchmarks/widgets.py
+	$(PY) benchmarks/controls.py
 	$(PY) benchmarks/engines.py
 	$(PY) benchmarks/imports.py
 	$(PY) benchmarks/scale.py

@@ -99,12 +99,13 @@ def kernel_state(base: str) -> str | None:
     return found[0]["kernel"]["execution_state"] if found else None
 
 
-def restart_kernel(base: str, page) -> None:
-    """Restart the notebook's kernel as JupyterLab does (a POST with the XSRF cookie)."""
+def restart_kernel(base: str, page, what: str = "restart") -> None:
+    """Restart (or ``what="interrupt"``) the notebook's kernel as JupyterLab does: a POST
+    with the XSRF cookie."""
     (session,) = json.load(urllib.request.urlopen(f"{base}/api/sessions", timeout=5))
     xsrf = next(c["value"] for c in page.context.cookies() if c["name"] == "_xsrf")
     response = page.request.post(
-        f"{base}/api/kernels/{session['kernel']['id']}/restart",
+        f"{base}/api/kernels/{session['kernel']['id']}/{what}",
         headers={"X-XSRFToken": xsrf},
     )
     assert response.ok, response.status

@@ -13,7 +13,7 @@ from importlib.metadata import version
 
 import pytest
 
-from tests.browser import ARTIFACTS, notebook_page, run_cell, serve
+from tests.browser import ARTIFACTS, notebook_page, restart_kernel, run_cell, serve
 
 
 def _at_least(package: str, wanted: tuple[int, ...]) -> bool:
@@ -103,3 +103,16 @@ def test_stop_send_receive_and_remove_during_a_busy_cell(app, tmp_path):
         titles = {n["title"] for n in notified}
         assert "asker Completed" in titles and "spinner Stopped" in titles, notified
         print(f"\n{app} clicks during a busy cell (s): {took}")
+
+        # After a page reload the widgets are live again, and their buttons act.
+        if subshells:
+            restart_kernel(base, page, "interrupt")
+        busy.locator(".jp-InputPrompt >> text=[5]").wait_for(timeout=60_000)
+        page.keyboard.press("Control+s")
+        page.wait_for_timeout(1000)
+        page.reload()
+        asker = notebook.nth(2).locator(".jp-OutputArea").first
+        asker.locator(".ipyjobs-live >> text=Completed").first.wait_for(timeout=60_000)
+        asker.get_by_role("button", name="Remove").first.click()
+        asker.locator(".ipyjobs-live >> text=Removed").first.wait_for(timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / f"busy-{app}-reloaded.png"))

@@ -115,3 +115,35 @@ def test_without_a_subshell_a_click_acts_once_the_cell_ends(kernel):
     reply = controls.ask("stop", panel_of(kernel, "spin"))
     assert reply["message"] == "" and cell_ended(kernel, busy)
     shown_within(kernel, "spin", ">Stopped<", 5)
+
+
+def test_the_jobs_tables_rows_act_while_a_cell_runs(kernel):
+    if not has_subshells(kernel):
+        pytest.skip("this ipykernel has no subshells (7.0 and newer have them)")
+    kernel.execute("%job_start -n spin while True: time.sleep(0.01)")
+    kernel.execute("%%job -n asker\nname = input('name? ')\nprint('hello', name)")
+    kernel.execute("%jobs")
+
+    def table() -> dict[str, Any]:
+        kernel.drain(0.05)
+        return panels(kernel, "table")[-1]
+
+    def row(name: str) -> dict[str, Any]:
+        return next(j for j in table()["jobs"] if j["name"] == name)
+
+    eventually(lambda: row("asker")["state"] == "Blocked", 20)
+    assert 'class="ipyjobs-actions"' in table()["view"]  # where each row's buttons go
+    controls = Controls(kernel, create_subshell(kernel))
+    busy = start_busy_cell(kernel, 20)
+    started = time.monotonic()
+    controls.ask("stop", table(), job=row("spin")["id"])
+    controls.ask("send", table(), job=row("asker")["id"], answer="Ann")
+    eventually(lambda: row("spin")["state"] == "Stopped" and row("asker")["finished"], 3)
+    controls.ask("receive", table(), job=row("asker")["id"])
+    controls.ask("remove", table(), job=row("spin")["id"])
+    eventually(lambda: "spin" not in table()["view"], 3)
+    assert time.monotonic() - started < 3.0
+    gone = controls.ask("stop", table(), job=999)
+    assert gone["message"] == "job 999 is no longer listed"
+    assert "hello Ann" not in kernel.stream_text(busy) and not cell_ended(kernel, busy)
+    kernel.manager.interrupt_kernel()

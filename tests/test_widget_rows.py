@@ -100,3 +100,41 @@ def test_a_large_fan_out_is_a_summary_with_its_rows_folded(manager):
         assert widget.panel.progress == {"percent": 100, "label": "1000 of 1000 finished"}
     finally:
         hub(manager).stop()
+
+
+def test_receive_shows_records_in_order_then_the_values_as_a_cell_would():
+    from datetime import datetime
+
+    from ipyjobs import Stream
+    from ipyjobs.ipython.widget_actions import plain_format, received_outputs
+    from ipyjobs.model.records import Record
+
+    def record(stream, value, text=None):
+        return Record(stream, value, None, "localhost", datetime.now(), text)
+
+    records = [
+        record(Stream.STDOUT, "a\n"),
+        record(Stream.STDOUT, "b\n"),
+        record(Stream.STDERR, "oops\n"),
+        record(Stream.DISPLAY, {"data": {"text/html": "<b>x</b>"}, "metadata": {}}),
+        record(Stream.PROGRESS, None),
+        record(Stream.WARNING, UserWarning("careful"), "UserWarning: careful\n"),
+        record(Stream.OUTPUT, 1),
+        record(Stream.ERROR, ValueError("bad"), "Traceback...\nValueError: bad\n"),
+        record(Stream.STDOUT, "c\n"),
+        record(Stream.OUTPUT, 2),
+    ]
+    assert received_outputs(records, plain_format) == [
+        {"output_type": "stream", "name": "stdout", "text": "a\nb\n"},
+        {"output_type": "stream", "name": "stderr", "text": "oops\n"},
+        {"output_type": "display_data", "data": {"text/html": "<b>x</b>"}, "metadata": {}},
+        {
+            "output_type": "stream",
+            "name": "stderr",
+            "text": "UserWarning: careful\nTraceback...\nValueError: bad\n",
+        },
+        {"output_type": "stream", "name": "stdout", "text": "c\n"},
+        {"output_type": "display_data", "data": {"text/plain": "[1, 2]"}, "metadata": {}},
+    ]
+    one = received_outputs([record(Stream.OUTPUT, "x")], plain_format)
+    assert one == [{"output_type": "display_data", "data": {"text/plain": "'x'"}, "metadata": {}}]
