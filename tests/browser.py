@@ -138,7 +138,7 @@ def open_notebook(page, base: str, name: str = "live.ipynb", app: str = "lab"):
     page.goto(base + NOTEBOOK_URL[app].format(name))
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
     eventually(lambda: kernel_state(base) == "idle", timeout=60)
-    no = page.get_by_role("button", name="No")
+    no = page.get_by_role("button", name="No", exact=True)  # a news toast, if any
     if no.count():
         no.first.click()
     return page.locator(".jp-Notebook .jp-Cell")

@@ -18,7 +18,15 @@ class Kernel:
         self.messages: list[dict[str, Any]] = []  # every iopub message, in arrival order
 
     def execute(self, code: str, timeout: float = 60) -> dict[str, Any]:
-        """Run a cell and wait until the kernel is idle after it; returns the reply."""
+        """Run a cell and wait until the kernel is idle after it; returns the reply.
+        ipykernel 6 aborts a request that arrives in the moment after a cell failed
+        (``stop_on_error``), before it lets go of its queue: such a cell runs again."""
+        reply = self._execute(code, timeout)
+        if reply["content"]["status"] == "aborted":
+            reply = self._execute(code, timeout)
+        return reply
+
+    def _execute(self, code: str, timeout: float) -> dict[str, Any]:
         msg_id = self.client.execute(code)
         idle = False
         while not idle:
