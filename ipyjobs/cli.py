@@ -8,6 +8,7 @@ no kernel, with the magics' tables and refs.
     ipyjobs suspend REF           suspend it (SIGSTOP), until resumed
     ipyjobs resume REF            let it run on
     ipyjobs remove REF            forget it, with its spool
+    ipyjobs notify URL [MESSAGE]  send a test notification (Apprise's URLs; DESIGN §13)
 
 The scope is ``JPY_SESSION_NAME`` when set, else the working directory, as in a kernel;
 the store is the kernel's default one (the IPython profile's), or ``--store DIR``. A job
@@ -70,6 +71,29 @@ def list_jobs(store: JobStore, scope: str | None) -> str:
     return text_table([*COLUMNS, "Scope"] if scope is None else list(COLUMNS), table)
 
 
+def notify(url: str, message: str | None) -> int:
+    """Send one notification now, and say whether it was delivered (the URL masked)."""
+    import socket
+
+    from .execution.delivery import check_urls, masked, send
+    from .model.notification import Notification
+
+    try:
+        (checked,) = check_urls([url])
+    except JobError as error:
+        print(f"ipyjobs: {error}", file=sys.stderr)
+        return 2
+    body = message or f"A test notification from ipyjobs on {socket.gethostname()}."
+    if send([checked], Notification("ipyjobs test", body, "info")):
+        print(
+            f"ipyjobs: not delivered to {masked(url)} (the service refused it or was not reached)",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"Delivered to {masked(url)}.")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ipyjobs", description=__doc__.split("\n\n")[0])
     parser.add_argument("--store", help="the job store's folder (default: the IPython profile's)")
@@ -95,7 +119,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ):
         commands.add_parser(name, help=text).add_argument("ref")
     receiving.add_argument("ref")
+    notifying = commands.add_parser("notify", help="send a test notification")
+    notifying.add_argument("url", help="where to (Apprise's syntax: ntfy://, mailto://, ...)")
+    notifying.add_argument("message", nargs="?", help="what to say (default: a test line)")
     args = parser.parse_args(argv)
+    if args.command == "notify":
+        return notify(args.url, args.message)
 
     from .backends.followed import scope
     from .manager.manager import JobManager

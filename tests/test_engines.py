@@ -282,3 +282,18 @@ def test_a_remote_jobs_cpu_and_memory_are_reported_while_it_runs(client):
     job.wait(60)
     assert job.state is JobState.COMPLETED
     assert 2.4 <= job.cpu_time < 5 and job.peak_memory > 30 << 20
+
+
+def test_a_remote_job_notifies_once_for_the_job_the_user_started(client, manager):
+    from tests.receivers import HttpReceiver
+
+    http = HttpReceiver()
+    try:
+        job = ipyjobs.start_job(lambda: 6 * 7, engines="all", name="remote", notify=http.url())
+        assert job.wait(60) and len(job.child_jobs) == 2
+        (sent,) = http.wait_for(1, 30)
+        assert sent["body"]["title"] == "remote Completed"
+        manager.notifier.deliverer.close()
+        assert len(http.items) == 1  # two children, one notification
+    finally:
+        http.close()

@@ -36,6 +36,8 @@ class StartRequest:
     #: the name a code job's item is bound to.
     items: dict[int, Any] | None = None
     each_name: str | None = None
+    #: Where and when the job notifies (``manager/notifying.NotifyPlan``), or None.
+    notify: Any = None
 
     def item_of(self, child: Job) -> tuple[bool, Any]:
         """(True, the child's item) in a fan-out, else (False, None); the request lets go

@@ -37,6 +37,7 @@ from ..model.errors import JobArgumentError, JobStateError
 from ..model.records import Stream
 from ..model.state import JobState
 from . import detached_child, renamed
+from .detached_notify import write_plan
 from .followed import EndedElsewhere, Followed, record_state, scope
 from .process import ChildProcessExited, climb_stop_ladder, in_stop_thread, wait_for_status
 from .shipping import pack_work, to_record
@@ -101,6 +102,11 @@ class DetachedBackend:
         folder = store.new_spool(str(child.instance_id))
         try:
             self._write_spool(store, folder, cloudpickle.dumps(task))
+            if request.notify is not None:  # its supervisor notifies (DESIGN §13)
+                try:
+                    write_plan(folder, request.notify, parent.id, parent.name, scope())
+                except OSError as error:
+                    raise store_error(store.path, error, store.busy_timeout) from None
             self._add_rows(store, folder, parent, child)
         except BaseException:  # a full disk, a store held elsewhere: no job is left
             shutil.rmtree(folder, ignore_errors=True)

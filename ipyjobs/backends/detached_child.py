@@ -117,13 +117,16 @@ def supervise(folder: str) -> int:
     with contextlib.suppress(OSError):  # a full disk: the job's process says so itself
         writer.write(("process", pid, process_start_time(pid)))
     _, status = os.waitpid(pid, 0)
-    if not any(m[0] == "done" for m in reader.read()) and read_end(end) is None:
+    messages = reader.read()
+    ending: tuple[Any, ...] | None = next((m for m in messages if m[0] == "done"), None)
+    ending = ending or read_end(end)
+    if ending is None:
         import cloudpickle
 
         from .process import ChildProcessExited, exit_reason
 
         if os.path.exists(os.path.join(folder, STOP)):
-            ending: tuple[Any, ...] = ("done", "Stopped", None)
+            ending = ("done", "Stopped", None)
         else:
             reason = ChildProcessExited(
                 f"the job's process {exit_reason(os.waitstatus_to_exitcode(status))}"
@@ -134,7 +137,21 @@ def supervise(folder: str) -> int:
                 writer.write(ending)
     writer.close()
     reader.close()
+    _notify(folder, ending, messages)
     return 0
+
+
+def _notify(folder: str, ending: tuple[Any, ...], messages: list[tuple[Any, ...]]) -> None:
+    """Tell the user the job ended, if its kernel asked (``detached_notify``)."""
+    from . import detached_notify, renamed
+
+    if detached_notify.read_plan(folder) is None:
+        return
+    reason = None
+    with contextlib.suppress(Exception):  # a reason that no longer unpickles says nothing
+        error = renamed.loads(ending[2]) if ending[2] is not None else None
+        reason = None if error is None else f"{type(error).__name__}: {error}"
+    detached_notify.notify_end(folder, ending[1], reason, detached_notify.output_of(messages))
 
 
 def main(argv: list[str]) -> int:

@@ -66,6 +66,16 @@ def _start_options(func: Callable[..., Any]) -> Callable[..., Any]:
                 help="Seconds a job (each child of a fan-out) may run; then it is "
                 "stopped and Failed.",
             ),
+            argument(
+                "--notify",
+                nargs="?",
+                const=True,
+                action="append",
+                metavar="URL",
+                help="Notify when the job ends or waits for input: to URL (Apprise's "
+                "syntax, such as ntfy://host/topic; repeat for more), or alone to "
+                "c.JobManager.notify_urls.",
+            ),
         ]
     ):
         func = decorator(func)
@@ -90,7 +100,12 @@ def peel_options(
             raise UsageError(f"unknown option {option}")
         words.append(word)
         rest = after.lstrip()
-        if "=" not in word and action.nargs != 0:
+        if action.nargs == "?":  # --notify [URL]: a URL, or nothing (then the code)
+            value, _, after = rest.partition(" ")
+            if "://" in value and "=" not in word:
+                words.append(value)
+                rest = after.lstrip()
+        elif "=" not in word and action.nargs != 0:
             value, _, after = rest.partition(" ")
             if not value:
                 raise UsageError(f"option {option} needs a value")
@@ -100,6 +115,17 @@ def peel_options(
             break
     options = parser.parse_args(words)
     return options, rest
+
+
+def _notify_of(options: argparse.Namespace) -> Any:
+    """``--notify`` given alone (True: notify_urls), with URLs, or both; None if not."""
+    given = options.notify
+    if not given:
+        return None
+    urls = [value for value in given if value is not True]
+    if True in given:
+        urls += list(api.get_manager().notify_urls) if urls else []
+    return urls or True
 
 
 @magics_class
@@ -140,6 +166,7 @@ class JobMagics(Magics):
             cwd=options.cwd,
             detach=options.detach,
             timeout=options.timeout,
+            notify=_notify_of(options),
         )
 
     @magic_arguments()
@@ -179,6 +206,7 @@ class JobMagics(Magics):
             detach=options.detach,
             throttle=options.throttle,
             timeout=options.timeout,
+            notify=_notify_of(options),
             **where,
         )
 

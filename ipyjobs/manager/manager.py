@@ -7,12 +7,8 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from traitlets import Any as AnyTrait
-from traitlets import Bool, Float, Integer, Unicode, validate
-from traitlets.config import Configurable
-
 from ..backends import Backend, StartRequest, create_backend
-from ..backends.store import BUSY_TIMEOUT, JobStore
+from ..backends.store import JobStore
 from ..execution import capture
 from ..execution import host as hosts
 from ..execution.collector import Collector
@@ -25,11 +21,13 @@ from ..model.records import Stream
 from ..model.repository import JobRepository, filter_jobs
 from ..model.state import JobState
 from ..model.waiting import check_timeout, wait_jobs
+from . import notifying
 from .controls import for_working_children, refuse_held_elsewhere, request_stop, wait_finished
 from .deadlines import Deadlines
 from .detached_jobs import DetachedJobs
 from .fanout import FanOut, fan_out_items, make_fan_out
 from .receiving import ReceiveOptions, receive
+from .settings import ManagerSettings
 from .starting import (
     call_work_of,
     check_code_call,
@@ -47,80 +45,10 @@ def _outlives_manager(job: Job) -> bool:
     return any(getattr(child.runner, "outlives_manager", False) for child in job.child_jobs)
 
 
-class JobManager(Configurable):
+class JobManager(ManagerSettings):
     """Owns the jobs of a session. Configure it as ``c.JobManager.<trait>`` in
-    ``ipython_config.py`` or with ``%config JobManager.<trait> = value``."""
-
-    default_backend = Unicode("thread", help="Backend used when none is named.").tag(config=True)
-    notify = Bool(True, help="Print a notice in terminal IPython when a job finishes.").tag(
-        config=True
-    )
-    update_interval = Float(
-        0.1, help="Seconds between live widget updates of one job (coalescing)."
-    ).tag(config=True)
-    text_memory_limit = Integer(
-        1 << 20,
-        help="Characters of unreceived text kept in memory per job; more spills to a "
-        "file in the job's temporary folder and is still received in full.",
-    ).tag(config=True)
-    stop_grace = Float(
-        1.0, help="Seconds a job gets at each step of a stop before a firmer one."
-    ).tag(config=True)
-    widget_tail_lines = Integer(
-        20, help="Lines of a job's latest output shown live in its notebook widget."
-    ).tag(config=True)
-    throttle_limit = Integer(
-        0, help="Most thread jobs running at once; more wait as NotStarted (0: no limit)."
-    ).tag(config=True)
-
-    #: Not configurable: traitlets deep-copies config values, and a Client must not be
-    #: copied. Set it on the manager: ``ipyjobs.get_manager().engines_client = client``.
-    engines_client = AnyTrait(
-        None,
-        allow_none=True,
-        help="The ipyparallel Client (or Cluster) remote jobs use; None: connect to "
-        "the cluster of engines_profile and engines_cluster_id.",
-    )
-    engines_profile = Unicode(
-        "default", help="IPython profile of the ipyparallel cluster remote jobs connect to."
-    ).tag(config=True)
-    engines_cluster_id = Unicode(
-        "", help="Cluster id of that cluster ('' for the profile's default one)."
-    ).tag(config=True)
-    default_engines = Unicode(
-        "all",
-        help="Engines a remote job runs on when none are named: 'all', 'any' (one, "
-        "the least busy) or ids like 0,2.",
-    ).tag(config=True)
-
-    store_dir = Unicode(
-        "",
-        help="Folder of the job store, where detached jobs are listed and spooled ('': "
-        "the folder ipyjobs in the IPython profile's). Made 0700; refused if another "
-        "user's or open to others.",
-    ).tag(config=True)
-    busy_timeout = Float(
-        BUSY_TIMEOUT,
-        help="Seconds a job store operation waits for a write another process keeps open "
-        "in the store, before it is refused with a StoreError.",
-    ).tag(config=True)
-    keep_finished_days = Float(
-        30.0,
-        help="Days a finished detached job stays in the store before it is pruned when a "
-        "manager opens the store (0: until removed).",
-    ).tag(config=True)
-
-    @validate("update_interval", "stop_grace", "keep_finished_days", "busy_timeout")
-    def _non_negative_float(self, proposal: Any) -> float:
-        if proposal.value < 0:
-            raise JobArgumentError(f"{proposal.trait.name} must be >= 0")
-        return proposal.value
-
-    @validate("text_memory_limit", "throttle_limit")
-    def _non_negative_int(self, proposal: Any) -> int:
-        if proposal.value < 0:
-            raise JobArgumentError(f"{proposal.trait.name} must be >= 0")
-        return proposal.value
+    ``ipython_config.py`` or with ``%config JobManager.<trait> = value`` (the settings
+    are in ``manager/settings.py``)."""
 
     def __init__(self, *, host: hosts.Host | None = None, **kwargs: Any) -> None:
         """``host``: what the manager takes from the shell it runs in (see ``host``); by
@@ -141,6 +69,7 @@ class JobManager(Configurable):
         self.deadlines = Deadlines(self._job_overran)
         self.sampler = ResourceSampler()
         self._fan_outs: dict[int, FanOut] = {}
+        self.notifier = notifying.Notifier()
 
     # -- starting -------------------------------------------------------------------------
     def start_job(
@@ -157,6 +86,7 @@ class JobManager(Configurable):
         each: Iterable[Any] | None = None,
         throttle: int | None = None,
         timeout: float | None = None,
+        notify: Any = None,
         file_path: str | os.PathLike[str] | None = None,
         args: Iterable[Any] | None = None,
         kwargs: Mapping[str, Any] | None = None,
@@ -175,6 +105,9 @@ class JobManager(Configurable):
         ``throttle`` at once (default: no limit for threads, the CPU count for processes,
         the engines for remote jobs). ``timeout`` seconds: a job still running then is
         stopped and ends Failed with a ``JobTimeoutError`` (per child, from its start).
+        ``notify``: a notification URL (Apprise's syntax), a list of them, or True for
+        ``notify_urls``, told when the job ends or waits for input (``notify_events``);
+        False: not even with ``notify_all`` (DESIGN §13).
         ``file_path`` (with ``args``) runs a Python script as ``__main__``, in a process
         unless a backend is named. ``args`` and ``kwargs`` are the target's arguments,
         for those that share a name with these keywords; further keywords go to it too."""
@@ -195,12 +128,13 @@ class JobManager(Configurable):
                 detach=detach,
                 throttle=throttle,
                 timeout=timeout,
+                notify=notify,
             )
         else:
             check_name(name)
             work, command = call_work_of(target, call_args, args, kwargs, more_kwargs, each)
         request = StartRequest(work, command, name, engines, cwd, list(using or []), detach)
-        return self._start(request, backend, each, throttle, timeout)
+        return self._start(request, backend, each, throttle, timeout, notify)
 
     def start_code(
         self,
@@ -219,6 +153,7 @@ class JobManager(Configurable):
         each_name: str | None = None,
         throttle: int | None = None,
         timeout: float | None = None,
+        notify: Any = None,
     ) -> Job:
         """Start IPython code in the live user namespace (``__main__``'s outside IPython),
         or, with ``snapshot_of``, in a copy of the names the code reads, taken now from
@@ -226,7 +161,7 @@ class JobManager(Configurable):
         ``source_name`` and ``first_line`` name the code's place in tracebacks (``%%job``
         gives its cell's, ``Cell In[5]`` from line 2). ``each`` and ``each_name``: one
         child per item, the code reading the item as ``each_name`` (``%job_start
-        --each``); ``throttle`` and ``timeout`` as for ``start_job``."""
+        --each``); ``throttle``, ``timeout`` and ``notify`` as for ``start_job``."""
         check_code_options(source, each, each_name, first_line)
         check_name(name)
         work = code_work_of(source, self.host, snapshot_of, source_name, first_line, each_name)
@@ -240,7 +175,7 @@ class JobManager(Configurable):
             detach,
             each_name=each_name,
         )
-        return self._start(request, backend, each, throttle, timeout)
+        return self._start(request, backend, each, throttle, timeout, notify)
 
     def _start(
         self,
@@ -249,17 +184,24 @@ class JobManager(Configurable):
         each: Iterable[Any] | None = None,
         throttle: int | None = None,
         timeout: float | None = None,
+        notify: Any = None,
     ) -> Job:
         backend = choose_backend(request, backend, each, throttle, timeout)
         runner = self.backend(backend or self.default_backend)
         items = fan_out_items(each, throttle) if each is not None else None
+        request.notify = notifying.plan(self, notify)
         runner.check(request)
+        outlives = getattr(runner, "outlives_manager", False)
         if items is not None:
             parent, fan_out = make_fan_out(self, request, runner, items, throttle, timeout)
             self._fan_outs[parent.id] = fan_out
             parent.add_state_callback(self._fan_out_ended)
+            if request.notify is not None:
+                self.notifier.watch(parent, request.notify, outlives)
             return self._launch(parent, fan_out.start)
         parent = make_family(self, request, runner, timeout)
+        if request.notify is not None:
+            self.notifier.watch(parent, request.notify, outlives)
 
         def launch_children() -> None:
             for child in parent.child_jobs:
@@ -492,6 +434,7 @@ class JobManager(Configurable):
         self.collector.close()
         self.deadlines.close()
         self.sampler.close()
+        self.notifier.deliverer.close()  # what the jobs' ends queued is still sent
         if self._capturing:
             capture.release()
             self._capturing = False

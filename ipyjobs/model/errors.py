@@ -31,6 +31,11 @@ class JobArgumentError(JobError, ValueError):
     """An argument has a bad value or combination (negative timeout, wait with keep...)."""
 
 
+class NotifyError(JobArgumentError):
+    """A notification that cannot be sent as asked: a URL Apprise cannot read, no URL,
+    or Apprise not installed (``pip install 'ipyjobs[notify]'``). The URL is masked."""
+
+
 class InvalidStateError(JobArgumentError):
     """A state name that is not one of ``JobState``'s."""
 
