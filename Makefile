@@ -59,6 +59,7 @@ bench: $(VENV)/.installed-test
 	$(PY) benchmarks/big_output.py
 	$(PY) benchmarks/fanout.py
 	$(PY) benchmarks/sleep.py
+	$(PY) benchmarks/notify.py
 
 clean:
 	rm -rf .venv .venv-min docs/_build test-artifacts

@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import pytest
+from IPython.utils.capture import capture_output
 
 import ipyjobs
 from ipyjobs import JobState
@@ -180,11 +181,16 @@ def test_the_url_never_shows_in_reprs_tables_or_commands(ip, http):
     job = run(ip, f"%job_start -n quiet --notify {url} 21 * 2")
     assert job.wait(10) and job.command == "21 * 2"
     http.wait_for(1)
+    from ipyjobs.manager.notifying import plan
+
     shown = [repr(job), repr(run(ip, "%jobs")), str(job.child_jobs), job.command]
-    plan = (
-        ipyjobs.get_manager()._last_plan if hasattr(ipyjobs.get_manager(), "_last_plan") else None
-    )
-    assert plan is None
+    shown.append(repr(plan(ipyjobs.get_manager(), url)))
+    run(ip, f"%config JobManager.notify_urls = [{url!r}]")
+    shown.append(repr(ipyjobs.get_manager().notify_urls))
+    with capture_output() as config:  # what %config JobManager prints: current values
+        run(ip, "%config JobManager")
+    shown.append(config.stdout)
+    assert "notify_urls" in config.stdout and "json://user:****@127.0.0.1" in config.stdout
     assert not [text for text in shown if SECRET in text]
 
 

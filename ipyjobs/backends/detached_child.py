@@ -116,6 +116,7 @@ def supervise(folder: str) -> int:
             os._exit(code)
     with contextlib.suppress(OSError):  # a full disk: the job's process says so itself
         writer.write(("process", pid, process_start_time(pid)))
+    _get_ready_to_notify(folder)
     _, status = os.waitpid(pid, 0)
     messages = reader.read()
     ending: tuple[Any, ...] | None = next((m for m in messages if m[0] == "done"), None)
@@ -139,6 +140,17 @@ def supervise(folder: str) -> int:
     reader.close()
     _notify(folder, ending, messages)
     return 0
+
+
+def _get_ready_to_notify(folder: str) -> None:
+    """Load Apprise (a third of a second) while the job runs, not after it ended."""
+    from . import detached_notify
+
+    plan = detached_notify.read_plan(folder)
+    if plan is not None:
+        import threading
+
+        threading.Thread(target=detached_notify.load, args=(plan,), daemon=True).start()
 
 
 def _notify(folder: str, ending: tuple[Any, ...], messages: list[tuple[Any, ...]]) -> None:

@@ -52,6 +52,14 @@ def read_plan(folder: str) -> dict[str, Any] | None:
     return None
 
 
+def load(plan: dict[str, Any]) -> None:
+    """Read the plan's URLs once, which loads Apprise and its plugins."""
+    from ..execution.delivery import check_urls
+
+    with contextlib.suppress(Exception):
+        check_urls(plan.get("urls") or ())
+
+
 def output_of(messages: list[tuple[Any, ...]]) -> str:
     """The text the job printed (stdout and stderr), from its spool's messages."""
     parts = []

@@ -52,11 +52,21 @@ def masked(url: object) -> str:
     return f"{scheme}://{private.netloc}{rest}"
 
 
+class SecretURL(str):
+    """A notification URL that shows masked wherever Python shows a value: a repr, a
+    list of them, ``%config JobManager``, a traceback's locals. Its ``str`` is the URL."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(masked(str(self)))
+
+
 def check_urls(urls: Iterable[object]) -> list[str]:
     """The URLs, each one Apprise can read; else a ``NotifyError`` naming the first that
     it cannot (masked)."""
     module = apprise()
-    checked = []
+    checked: list[str] = []
     for url in urls:
         if not isinstance(url, str):
             raise NotifyError(f"a notification URL is a str, not {type(url).__name__}")
@@ -65,7 +75,7 @@ def check_urls(urls: Iterable[object]) -> list[str]:
                 f"Apprise cannot read the notification URL {masked(url)} (its forms: "
                 "https://github.com/caronc/apprise/wiki)"
             )
-        checked.append(url)
+        checked.append(SecretURL(url))
     if not checked:
         raise NotifyError(
             "no notification URL: give one (notify='ntfy://...') or set c.JobManager.notify_urls"

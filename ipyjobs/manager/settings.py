@@ -115,6 +115,12 @@ class ManagerSettings(Configurable):
         help="Every job notifies to notify_urls, unless started with notify=False.",
     ).tag(config=True)
 
+    @validate("notify_urls")
+    def _secret(self, proposal: Any) -> list[str]:
+        from ..execution.delivery import SecretURL
+
+        return [SecretURL(url) for url in proposal.value]
+
     @validate("notify_events")
     def _states(self, proposal: Any) -> list[str]:
         allowed = set(NOTIFY_EVENTS)
