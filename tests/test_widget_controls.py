@@ -54,6 +54,18 @@ def cell_ended(kernel: Kernel, msg_id: str) -> bool:
     )
 
 
+def interrupt(kernel: Kernel, busy: str) -> None:
+    """End the busy cell, and wait for its end (a kernel shut down in the middle of
+    replying logs a ZMQ error)."""
+    kernel.manager.interrupt_kernel()
+
+    def ended() -> bool:
+        kernel.drain(0.05)
+        return cell_ended(kernel, busy)
+
+    eventually(ended, 30)
+
+
 def shown_within(kernel: Kernel, name: str, text: str, seconds: float) -> float:
     """How long until ``name``'s widget shows ``text`` (failing after ``seconds``)."""
     started = time.monotonic()
@@ -102,7 +114,7 @@ def test_stop_send_receive_and_remove_act_while_a_cell_runs(kernel):
     assert "was removed" in refused["message"]  # one line for the widget, nothing raised
 
     assert not cell_ended(kernel, busy)  # all of it while the cell still ran
-    kernel.manager.interrupt_kernel()
+    interrupt(kernel, busy)
 
 
 def test_without_a_subshell_a_click_acts_once_the_cell_ends(kernel):
@@ -146,4 +158,4 @@ def test_the_jobs_tables_rows_act_while_a_cell_runs(kernel):
     gone = controls.ask("stop", table(), job=999)
     assert gone["message"] == "job 999 is no longer listed"
     assert "hello Ann" not in kernel.stream_text(busy) and not cell_ended(kernel, busy)
-    kernel.manager.interrupt_kernel()
+    interrupt(kernel, busy)
