@@ -16,7 +16,7 @@ $(VENV)/.installed-demo: pyproject.toml
 $(VENV)/.installed-test: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e '.[test,engines,notify]'
+	$(PY) -m pip install --quiet $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e '.[test,engines,notify,dask]'
 	touch $@ $(VENV)/.installed-demo
 
 demo: $(VENV)/.installed-demo

@@ -84,6 +84,50 @@ def run(shell, cell: str):
     return result.result
 
 
+def local_cluster(workers: int, threads: int):
+    """A real Dask LocalCluster of worker processes on 127.0.0.1 with no dashboard, and a
+    client of it; closed at the end."""
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(
+        n_workers=workers,
+        threads_per_worker=threads,
+        processes=True,
+        dashboard_address=None,
+        host="127.0.0.1",
+    )
+    client = Client(cluster, set_as_default=False)
+    try:
+        yield cluster, client
+    finally:
+        client.close()
+        cluster.close()
+
+
+@pytest.fixture(scope="session")
+def dask_cluster():
+    """Two worker processes of one thread each, for the whole session."""
+    yield from local_cluster(2, 1)
+
+
+@pytest.fixture(scope="session")
+def dask_threads_cluster():
+    """A LocalCluster of one worker process with four threads (Dask's usual shape: tasks
+    run side by side in one process), for the contract suite: its jobs all run on the
+    worker named 0, so each one's location is known when it starts."""
+    yield from local_cluster(1, 4)
+
+
+@pytest.fixture
+def dask(dask_cluster, manager):
+    """The session cluster's client, given to the test's manager, with both workers up
+    (a test may have restarted one)."""
+    _, client = dask_cluster
+    client.wait_for_workers(2, timeout=60)
+    manager.dask_client = client
+    return client
+
+
 @pytest.fixture(scope="session")
 def engines_cluster():
     """A real local ipyparallel cluster with two engines for the whole session, found by

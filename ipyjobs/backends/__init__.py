@@ -36,6 +36,8 @@ class StartRequest:
     #: the name a code job's item is bound to.
     items: dict[int, Any] | None = None
     each_name: str | None = None
+    #: ``workers=``: where a Dask job's children run ("any", "all", or names).
+    workers: Any = None
     #: Where and when the job notifies (``manager/notifying.NotifyPlan``), or None.
     notify: Any = None
 
@@ -132,6 +134,12 @@ def _detached_backend(manager: JobManager) -> Backend:
     return DetachedBackend(manager)
 
 
+def _dask_backend(manager: JobManager) -> Backend:
+    from .dask import DaskBackend
+
+    return DaskBackend(manager)
+
+
 def _engines_backend(manager: JobManager) -> Backend:
     from .engines import EnginesBackend
 
@@ -141,4 +149,5 @@ def _engines_backend(manager: JobManager) -> Backend:
 register_backend("thread", _thread_backend)
 register_backend("process", _process_backend)
 register_backend("engines", _engines_backend)
+register_backend("dask", _dask_backend)
 register_backend("detached", _detached_backend)

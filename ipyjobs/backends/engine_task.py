@@ -25,12 +25,9 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-import cloudpickle
-
 from ..execution import host
 from ..execution.resources import process_cpu, usage_since
-from ..execution.work import CodeWork, Snapshot, Work
-from .shipping import PackedWork, StandInJob, drain, pickled_reason, unpack_work
+from .shipping import RemoteWork, StandInJob, drain, pickled_reason
 
 KEY = "ipyjobs:"
 FLUSH_INTERVAL = 0.05
@@ -38,37 +35,13 @@ FLUSH_INTERVAL = 0.05
 FIRST_FLUSH = 0.005
 
 
-class _OnTheEngine(Work):
-    """Unpacks the work where it runs, so a failure to unpickle it (a module missing on
-    the engine) or to enter its directory fails the job with a traceback like any other."""
-
-    def __init__(
-        self, packed: PackedWork, cwd: str | None, kernel_cwd: str, each: Any = None
-    ) -> None:
-        self.packed = packed
-        self.cwd = cwd
-        self.kernel_cwd = kernel_cwd
-        self.each = each  # a fan-out child's (name, pickled item)
-
-    def run(self, job: Any) -> None:
-        if self.cwd is not None:
-            os.chdir(self.cwd)
-        elif os.path.isdir(self.kernel_cwd):  # the kernel's folder, when this host has it
-            os.chdir(self.kernel_cwd)
-        work = unpack_work(self.packed)
-        if isinstance(work, CodeWork) and isinstance(work.namespace, Snapshot):
-            namespace = _engine_namespace()
-            namespace.update(work.namespace.values)  # ipyparallel's push
-            work.namespace = lambda: namespace
-        if self.each is not None:
-            name, item = self.each
-            work = work.for_item(cloudpickle.loads(item), name)
-        work.run(job)
-
-
-def _engine_namespace() -> dict[str, Any]:
-    """The engine's user namespace (its shell's, through the package's host)."""
-    return host.default().user_namespace()
+def _engine_namespace(values: dict[str, Any]) -> dict[str, Any]:
+    """The engine's user namespace (its shell's, through the package's host), with the
+    names the code read pushed into it (as ipyparallel's push): what the code assigns
+    stays on the engine for later jobs."""
+    namespace = host.default().user_namespace()
+    namespace.update(values)
+    return namespace
 
 
 def _interrupted(signum: int, frame: Any) -> None:
@@ -183,7 +156,9 @@ def run(task: dict[str, Any]) -> Outcome:
     capture.acquire(host.default().display_publisher())
     try:
         flusher.follow(job, send)
-        work = _OnTheEngine(task["work"], task["cwd"], task["kernel_cwd"], task.get("each"))
+        work = RemoteWork(
+            task["work"], task["cwd"], task["kernel_cwd"], task.get("each"), _engine_namespace
+        )
         try:
             with capture.job_context(job):  # type: ignore[arg-type]
                 run_work(job, work, lambda run, job: run(job))  # type: ignore[arg-type]

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
-from ..execution.work import CallWork, CodeWork, Snapshot, frame_names
+from ..execution.work import CallWork, CodeWork, Snapshot, Work, frame_names
 from ..model.errors import JobArgumentError
 from ..model.records import Record, Stream, checked_write
 from . import renamed
@@ -264,3 +264,38 @@ def to_record(job: Job, item: Any) -> Any:
     elif stream is Stream.PROGRESS:
         job.progress = value
     return Record(stream, value, job, job.location, datetime.now(), text)
+
+
+class RemoteWork(Work):
+    """The work of a job on another machine's interpreter (an engine, a Dask worker),
+    unpacked where it runs, so that a failure to unpickle it (a module missing there) or
+    to enter its folder fails the job with a traceback like any other. A code job runs
+    in ``namespace(values)``, given the names it read in the kernel."""
+
+    def __init__(
+        self,
+        packed: PackedWork,
+        cwd: str | None,
+        kernel_cwd: str,
+        each: Any,
+        namespace: Callable[[dict[str, Any]], dict[str, Any]],
+    ) -> None:
+        self.packed = packed
+        self.cwd = cwd
+        self.kernel_cwd = kernel_cwd
+        self.each = each  # a fan-out child's (name, pickled item)
+        self.namespace = namespace
+
+    def run(self, job: Any) -> None:
+        if self.cwd is not None:
+            os.chdir(self.cwd)
+        elif os.path.isdir(self.kernel_cwd):  # the kernel's folder, when this host has it
+            os.chdir(self.kernel_cwd)
+        work = unpack_work(self.packed)
+        if isinstance(work, CodeWork) and isinstance(work.namespace, Snapshot):
+            namespace = self.namespace(work.namespace.values)
+            work.namespace = lambda: namespace
+        if self.each is not None:
+            name, item = self.each
+            work = work.for_item(cloudpickle.loads(item), name)
+        work.run(job)

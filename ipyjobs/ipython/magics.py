@@ -41,11 +41,14 @@ def _start_options(func: Callable[..., Any]) -> Callable[..., Any]:
     for decorator in reversed(
         [
             argument("-n", "--name", help="The job's name (default Job<id>)."),
-            argument("-b", "--backend", help="thread (default), process or engines."),
+            argument("-b", "--backend", help="thread (default), process, engines or dask."),
             argument(
                 "-e", "--engines", help="Engines of a remote job: all, any (least busy), 0,2."
             ),
-            argument("--cwd", help="Working directory of a process or engine job."),
+            argument(
+                "--workers", help="Dask workers of a Dask job: any (default), all, or names a,b."
+            ),
+            argument("--cwd", help="Working directory of a process, engine or Dask job."),
             argument("--using", help="Names to copy into a process or engine job: a,b."),
             argument(
                 "-d",
@@ -152,8 +155,10 @@ class JobMagics(Magics):
         return self._start(code, options)
 
     def _start_script(self, options: argparse.Namespace, rest: str) -> Job:
-        if options.each is not None or options.using or options.engines:
-            raise UsageError("-f runs a script: it takes no --each, --using or --engines")
+        if options.each is not None or options.using or options.engines or options.workers:
+            raise UsageError(
+                "-f runs a script: it takes no --each, --using, --engines or --workers"
+            )
         try:
             args = shlex.split(rest)
         except ValueError as error:
@@ -201,6 +206,7 @@ class JobMagics(Magics):
             name=options.name,
             backend=options.backend,
             engines=options.engines,
+            workers=options.workers,
             cwd=options.cwd,
             using=using,
             detach=options.detach,

@@ -80,6 +80,7 @@ class JobManager(ManagerSettings):
         name: str | None = None,
         backend: str | None = None,
         engines: Any = None,
+        workers: Any = None,
         cwd: str | None = None,
         using: Iterable[str] | None = None,
         detach: bool = False,
@@ -95,11 +96,14 @@ class JobManager(ManagerSettings):
         """Start-Job: run ``target`` (a callable, or IPython code as a string) in the
         background and return its parent Job at once.
 
-        ``backend`` is ``"thread"`` (default), ``"process"`` or ``"engines"``.
+        ``backend`` is ``"thread"`` (default), ``"process"``, ``"engines"`` or ``"dask"``.
         ``engines`` (``"all"``, ``"any"``, an id or ids, implying ``"engines"``) runs one
-        child job per ipyparallel engine. ``cwd`` is the working directory of a process
-        or engine job; ``using`` names what a code job copies into it. ``detach=True``
-        starts a process job that outlives the kernel, listed in the job store.
+        child job per ipyparallel engine. ``workers`` (``"any"``, ``"all"``, or worker
+        names or addresses, implying ``"dask"``) places a Dask job's children on the
+        cluster of ``dask_address`` or ``dask_client``. ``cwd`` is the working directory
+        of a process, engine or Dask job; ``using`` names what a code job copies into
+        it. ``detach=True`` starts a process job that outlives the kernel, listed in the
+        job store.
 
         ``each=items`` makes one child per item, calling ``target(item, *args)``, at most
         ``throttle`` at once (default: no limit for threads, the CPU count for processes,
@@ -123,6 +127,7 @@ class JobManager(ManagerSettings):
                 name=name,
                 backend=backend,
                 engines=engines,
+                workers=workers,
                 cwd=cwd,
                 using=using,
                 detach=detach,
@@ -133,7 +138,9 @@ class JobManager(ManagerSettings):
         else:
             check_name(name)
             work, command = call_work_of(target, call_args, args, kwargs, more_kwargs, each)
-        request = StartRequest(work, command, name, engines, cwd, list(using or []), detach)
+        request = StartRequest(
+            work, command, name, engines, cwd, list(using or []), detach, workers=workers
+        )
         return self._start(request, backend, each, throttle, timeout, notify)
 
     def start_code(
@@ -143,6 +150,7 @@ class JobManager(ManagerSettings):
         name: str | None = None,
         backend: str | None = None,
         engines: Any = None,
+        workers: Any = None,
         cwd: str | None = None,
         using: Iterable[str] | None = None,
         snapshot_of: Mapping[str, Any] | None = None,
@@ -174,6 +182,7 @@ class JobManager(ManagerSettings):
             list(using or []),
             detach,
             each_name=each_name,
+            workers=workers,
         )
         return self._start(request, backend, each, throttle, timeout, notify)
 

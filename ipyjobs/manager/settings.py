@@ -66,6 +66,22 @@ class ManagerSettings(Configurable):
         "the least busy) or ids like 0,2.",
     ).tag(config=True)
 
+    #: Not configurable, as engines_client: set it on the manager.
+    dask_client = AnyTrait(
+        None,
+        allow_none=True,
+        help="The distributed.Client Dask jobs use; None: connect to dask_address.",
+    )
+    default_workers = Unicode(
+        "any",
+        help="Where a Dask job runs when no workers are named: 'any' (a worker Dask "
+        "picks), 'all' (a child per worker), or worker names like 0,2.",
+    ).tag(config=True)
+    dask_address = Unicode(
+        "",
+        help="The address of the Dask scheduler Dask jobs run on ('tcp://host:8786').",
+    ).tag(config=True)
+
     store_dir = Unicode(
         "",
         help="Folder of the job store, where detached jobs are listed and spooled ('': "

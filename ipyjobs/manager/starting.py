@@ -174,11 +174,15 @@ def choose_backend(
                 "detach=True runs a process job: it cannot run on the "
                 f"{backend or 'engines'} backend"
             )
+        if request.workers is not None:
+            raise JobArgumentError("detach=True runs a process job: it cannot run on Dask")
         if each is not None:
             raise JobArgumentError("a detached job runs one process: it cannot fan out")
         return "detached"
     if backend is None and request.engines is not None:
         return "engines"  # naming engines asks for a remote job
+    if backend is None and request.workers is not None:
+        return "dask"  # naming Dask workers asks for a Dask job
     return backend
 
 

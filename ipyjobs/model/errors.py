@@ -44,6 +44,10 @@ class EnginesUnavailableError(JobError):
     """Remote jobs were asked for, but there is no ipyparallel, no cluster or no engine."""
 
 
+class DaskUnavailableError(JobError):
+    """Dask jobs were asked for, but there is no ``distributed``, no cluster or no worker."""
+
+
 class JobStateError(JobError):
     """The operation does not fit the job's state (removing a running job, suspending a
     thread job, asking a stopped job for its result)."""
