@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 
 #: Seconds between two looks of the stop ladder at the pending stops.
 STOP_POLL_INTERVAL = 0.02
+#: A fan-out keeps this many children submitted per cluster thread (see fan_out_throttle).
+SUBMITTED_PER_THREAD = 4
 #: Seconds to wait for a finished task's events still on their way.
 EVENTS_TIMEOUT = 5.0
 
@@ -65,6 +67,8 @@ class _Task:
     arrived: threading.Condition = field(init=False)
     stop_step: int = -1  # the ladder's last step taken
     stop_next: float = 0.0
+    done: bool = False  # its last event came
+    outcome: Any = None  # what that event carried (None: fetch the result)
     lost: str | None = None  # the worker it was lost with
     restarted: str | None = None  # the worker restarted to stop it
 
@@ -123,8 +127,12 @@ class DaskBackend:
         return list(request.prepared["workers"])
 
     def fan_out_throttle(self, request: StartRequest) -> int:
-        """A fan-out runs as many children at once as the cluster has threads."""
-        return self.cluster.threads(request.prepared["client"])
+        """A fan-out runs as many children at once as the cluster has threads: Dask's
+        scheduler holds that limit, so ipyjobs keeps a few times as many submitted
+        (NotStarted, queued by Dask) and a worker that ends a task never waits for the
+        kernel to send the next. (Submitting only as many as the threads, each task's
+        end waited for a round trip through the kernel: 4.2x ``client.map``.)"""
+        return SUBMITTED_PER_THREAD * self.cluster.threads(request.prepared["client"])
 
     def launch(self, child: Job, request: StartRequest) -> None:
         fanned, item = request.item_of(child)
@@ -176,15 +184,23 @@ class DaskBackend:
             task.next_event += 1
             if kind == "running":
                 where, task.worker = value
-                if job.location == "dask":  # placed by Dask: where it runs, once it does
-                    job.location = where
-                    parent = job.parent
-                    if parent is not None and parent.location == "dask":
-                        parent.location = where  # one child: the parent is where it is
+                self._ran_at(task, where)
                 job.set_state(JobState.RUNNING, only_from=[JobState.NOT_STARTED])
             elif kind == "items":
                 job.records.pending.extend(to_record(job, item) for item in value)
                 job.records.collect()
+            elif kind == "done":
+                task.done, task.outcome = True, value
+
+    @staticmethod
+    def _ran_at(task: _Task, where: str) -> None:
+        """A child placed by Dask is located where it runs, once it does."""
+        job = task.job
+        if job.location == "dask":
+            job.location = where
+            parent = job.parent
+            if parent is not None and parent.location == "dask":
+                parent.location = where  # one child: the parent is where it is
 
     def _cluster_event(self, event: Any) -> None:
         """The scheduler's "all" topic: a worker that leaves fails the tasks it ran."""
@@ -192,8 +208,15 @@ class DaskBackend:
         if not isinstance(message, dict) or message.get("action") != "remove-worker":
             return
         gone = message.get("worker")
+        # The tasks it was processing, by key: one may have begun before its "running"
+        # event reached the kernel.
+        processing = set(message.get("processing-tasks") or ())
         with self._lock:
-            lost = [t for t in self._tasks.values() if t.worker == gone and not t.restarted]
+            lost = [
+                t
+                for t in self._tasks.values()
+                if (t.worker == gone or t.key in processing) and not t.restarted
+            ]
         for task in lost:
             task.lost = gone
         if lost:  # Dask would run them again elsewhere; not from the client's own thread
@@ -224,12 +247,18 @@ class DaskBackend:
         job = task.job
         future = task.future
         if future.status == "finished":
-            outcome = dask_task.Outcome(*future.result())
-            with task.lock:  # the events still on their way come first
-                task.arrived.wait_for(
-                    lambda: task.next_event >= outcome.events, timeout=EVENTS_TIMEOUT
-                )
+            with task.lock:  # its events, to the last, which usually says how it ended
+                task.arrived.wait_for(lambda: task.done, timeout=EVENTS_TIMEOUT)
                 self._take_events(task)
+                outcome = task.outcome
+            if outcome is None:  # too large for an event (or it was lost): fetch it
+                outcome = dask_task.Outcome(*future.result())
+                with task.lock:
+                    task.arrived.wait_for(
+                        lambda: task.next_event >= outcome.events, timeout=EVENTS_TIMEOUT
+                    )
+                    self._take_events(task)
+            self._ran_at(task, outcome.worker)  # a task too short to say so: where it ran
             job.records.pending.extend(to_record(job, item) for item in outcome.last_items)
             job.set_state(JobState.RUNNING, only_from=[JobState.NOT_STARTED])
             job.note_usage(*outcome.usage)
@@ -250,6 +279,7 @@ class DaskBackend:
         job = task.job
         if task.lost is not None:
             name = job.location if job.location != "dask" else task.lost
+            task.worker = task.worker or task.lost
             return JobState.FAILED, WorkerLost(
                 f"{job.name}'s worker {name} ({task.lost}) left the cluster while it ran; "
                 "it is not run again"
