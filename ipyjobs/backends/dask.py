@@ -95,7 +95,7 @@ class DaskBackend:
         self._stopping: set[_Task] = set()
         self._ladder: threading.Thread | None = None
         self._wake = threading.Event()
-        self._ends: queue.SimpleQueue[_Task] = queue.SimpleQueue()
+        self._ends: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
         self._known_workers: tuple[Any, dict[str, str]] | None = None
         self._ender: threading.Thread | None = None
 
@@ -276,6 +276,8 @@ class DaskBackend:
             try:
                 task = self._ends.get(timeout=1.0)
             except queue.Empty:
+                task = None
+            if task is None:  # idle for a second, or shut down
                 with self._lock:
                     if self._ends.empty():
                         self._ender = None
@@ -458,9 +460,12 @@ class DaskBackend:
                 with _quiet():
                     client.unsubscribe_topic(topic)
         self._wake.set()
-        ladder = self._ladder
+        ladder, ender = self._ladder, self._ender
         if ladder is not None:
             ladder.join(30)  # a worker's restart in progress
+        if ender is not None:
+            self._ends.put(None)
+            ender.join(5)
         self.cluster.close()
 
 
