@@ -21,7 +21,8 @@ def test_any_worker_names_the_worker_that_runs_it(dask):
     job = ipyjobs.start_job(dask_jobs.ticks, 3, 0.01, backend="dask", name="t")
     assert job.job_type == "RemoteJob" and job.result(30) == 3
     (child,) = job.child_jobs
-    assert child.location in ("0", "1") and job.location == child.location
+    assert child.location in ("0", "1")
+    assert job.location == "dask"  # the job's text does not change with where it ran
     assert child.cpu_time is not None and child.peak_memory and child.peak_memory > 1e6
 
 
@@ -112,3 +113,17 @@ def test_no_cluster_no_distributed_and_detach_are_refused_in_one_line(manager, m
     with pytest.raises(DaskUnavailableError, match=r"pip install 'ipyjobs\[dask\]'"):
         ipyjobs.start_job(dask_jobs.square, 2, backend="dask")
     assert ipyjobs.get_job() == []
+
+
+def test_a_cluster_that_goes_away_fails_its_running_job_in_one_line(manager):
+    from tests.conftest import local_cluster
+
+    clusters = local_cluster(1, 1)
+    cluster, client = next(clusters)
+    manager.dask_client = client
+    job = ipyjobs.start_job(dask_jobs.ticks, 1000, 0.05, backend="dask", name="orphan")
+    eventually(lambda: job.state is JobState.RUNNING, 30)
+    cluster.close()
+    assert job.wait(60) and job.state is JobState.FAILED
+    assert "left the cluster" in str(job.reason) and "\n" not in str(job.reason)
+    clusters.close()

@@ -214,13 +214,11 @@ class DaskBackend:
 
     @staticmethod
     def _ran_at(task: _Task, where: str) -> None:
-        """A child placed by Dask is located where it runs, once it does."""
-        job = task.job
-        if job.location == "dask":
-            job.location = where
-            parent = job.parent
-            if parent is not None and parent.location == "dask":
-                parent.location = where  # one child: the parent is where it is
+        """A child placed by Dask is located where it runs, once it does. Its parent,
+        the job the user started, stays "dask": what a job shows as text must not
+        depend on when it was shown (docs/decisions.md)."""
+        if task.job.location == "dask":
+            task.job.location = where
 
     def _cluster_event(self, event: Any) -> None:
         """The scheduler's "all" topic: a worker that leaves fails the tasks it ran."""

@@ -139,12 +139,14 @@ class JobWidget(w.VBox):
 
     def _row(self, member: Job) -> list[str]:
         state = "Removed" if self.job.removed else member.state.value
+        # A job of one child is where that child is (a Dask job's, once it runs).
+        where = member.child_jobs[0] if len(member.child_jobs) == 1 else member
         return [
             str(member.id),
             html.escape(member.name),
             member.job_type,
             state_html(state),
-            html.escape(member.location),
+            html.escape(where.location),
             elapsed(member),
             cpu_text(member),
             memory_text(member),
