@@ -85,23 +85,36 @@ def run(shell, cell: str):
 
 
 def local_cluster(workers: int, threads: int):
-    """A real Dask LocalCluster of worker processes on 127.0.0.1 with no dashboard, and a
-    client of it; closed at the end."""
-    from distributed import Client, LocalCluster
+    """A real Dask LocalCluster of worker processes on 127.0.0.1 with no dashboard, run by
+    a process of its own (tests/dask_cluster_process.py), and a client of it; closed at
+    the end."""
+    import subprocess
 
-    cluster = LocalCluster(
-        n_workers=workers,
-        threads_per_worker=threads,
-        processes=True,
-        dashboard_address=None,
-        host="127.0.0.1",
+    from distributed import Client
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.dask_cluster_process", str(workers), str(threads)],
+        cwd=root,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
-    client = Client(cluster, set_as_default=False)
     try:
-        yield cluster, client
+        address = process.stdout.readline().strip()
+        client = Client(address, set_as_default=False)
+        client.wait_for_workers(workers, timeout=60)
+        try:
+            yield process, client
+        finally:
+            client.close()
     finally:
-        client.close()
-        cluster.close()
+        process.stdin.close()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
 
 
 @pytest.fixture(scope="session")

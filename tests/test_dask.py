@@ -119,11 +119,11 @@ def test_a_cluster_that_goes_away_fails_its_running_job_in_one_line(manager):
     from tests.conftest import local_cluster
 
     clusters = local_cluster(1, 1)
-    cluster, client = next(clusters)
+    process, client = next(clusters)
     manager.dask_client = client
     job = ipyjobs.start_job(dask_jobs.ticks, 1000, 0.05, backend="dask", name="orphan")
     eventually(lambda: job.state is JobState.RUNNING, 30)
-    cluster.close()
+    process.stdin.close()  # the cluster closes
     assert job.wait(60) and job.state is JobState.FAILED
     assert "left the cluster" in str(job.reason) and "\n" not in str(job.reason)
     clusters.close()
