@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.kernel import Kernel
+from tests.test_widget_controls import cell_ended, interrupt
 
 
 @pytest.fixture
@@ -91,10 +92,5 @@ def test_the_magics_answer_from_a_subshell_while_the_main_shell_runs_a_cell(kern
     assert "hello Ann" in output(kernel, received["msg_id"])
 
     # All of it while the main shell still ran its cell, whose reply comes after.
-    assert not [
-        m
-        for m in kernel.messages
-        if m["parent_header"].get("msg_id") == busy
-        and m["msg_type"] == "status"
-        and m["content"]["execution_state"] == "idle"
-    ]
+    assert not cell_ended(kernel, busy)
+    interrupt(kernel, busy)

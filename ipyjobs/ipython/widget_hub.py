@@ -38,10 +38,13 @@ class WidgetHub:
         manager.child_listeners.append(self._job_started)  # a lazy fan-out's new child
         manager.change_listeners.append(lambda job: self.wake())
 
-    def watch(self, widget: Any) -> None:
+    def watch(self, widget: Any, seen: tuple | None = None) -> None:
+        """Refresh ``widget`` whenever what it shows changes from ``seen``: its snapshot
+        taken before its first refresh (taken after it, a job that ended in between
+        would look unchanged, and its widget would never show the end)."""
         with self._lock:
             self._widgets.add(widget)
-            self._seen[widget] = widget.snapshot()
+            self._seen[widget] = widget.snapshot() if seen is None else seen
         job = _job_of(widget)
         if job is not None:  # a job's widget: it may have started before this hub existed
             self._follow(job)

@@ -60,8 +60,9 @@ class JobWidget(w.VBox):
         self.received = w.Output()
         super().__init__([self.panel, self.received], **kwargs)
         self.add_class("ipyjobs-job")
+        seen = self.snapshot()  # before the refresh: a change in between is seen
         self.refresh()
-        hub(manager).watch(self)
+        hub(manager).watch(self, seen)
 
     # -- what nbval and static views see ------------------------------------------------
     def __repr__(self) -> str:
@@ -244,8 +245,9 @@ class JobTableWidget(w.VBox):
         self.received = w.Output()
         super().__init__([self.panel, self.received])
         self.add_class("ipyjobs-table")
+        seen = self.snapshot()
         self.refresh()
-        hub(manager).watch(self)
+        hub(manager).watch(self, seen)
 
     def _jobs(self) -> list[Job]:
         try:
