@@ -19,6 +19,13 @@ def square(item: int) -> int:
     return item * item
 
 
+def span(pause: float) -> tuple[float, float]:
+    """When it ran, on the machine's clock (the workers share this machine)."""
+    began = time.time()
+    time.sleep(pause)
+    return began, time.time()
+
+
 def busy() -> None:
     while True:
         pass

@@ -4,6 +4,7 @@ too (tests/contract)."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import sys
@@ -43,6 +44,33 @@ def test_a_fan_out_returns_in_item_order_two_at_a_time(dask):
     assert ipyjobs.receive_job(job) == [n * n for n in range(40)]
     assert ipyjobs.get_manager().fan_out_of(job.child_jobs[0]) is None  # it ended
     assert {c.location for c in job.child_jobs} <= {str(n) for n in range(40)}
+
+
+def test_an_explicit_throttle_is_kept_though_the_cluster_has_more_threads(dask):
+    job = ipyjobs.start_job(dask_jobs.span, each=[0.1] * 6, backend="dask", throttle=1)
+    spans = sorted(ipyjobs.receive_job(job, wait=True))
+    assert len(spans) == 6
+    assert all(end <= began for (_, end), (began, _) in itertools.pairwise(spans))
+
+
+def test_stopping_a_large_fan_out_tells_the_workers_in_a_few_calls(dask, manager, monkeypatch):
+    """Its children are submitted at once (Dask's scheduler holds the default
+    throttle), so a stop reaches hundreds of queued tasks: a call per worker and
+    step, not per child, and none of them runs afterwards."""
+    manager.stop_grace = 0.3
+    calls = []
+    real_run = dask.run
+    monkeypatch.setattr(dask, "run", lambda *a, **k: calls.append(a) or real_run(*a, **k))
+    job = ipyjobs.start_job(dask_jobs.ticks, 0.05, each=[1000] * 300, backend="dask")
+    eventually(lambda: sum(c.state is JobState.RUNNING for c in job.child_jobs) == 2, 30)
+    ipyjobs.stop_job(job)
+    assert job.wait(30) and job.state is JobState.STOPPED
+    assert {c.state for c in job.child_jobs} == {JobState.STOPPED}
+    ran = [c for c in job.child_jobs if "tick 0" in c.records.tail]
+    assert len(ran) == 2  # the rest never ran
+    assert 1 <= len(calls) <= 5  # (a call per child: 300)
+    again = ipyjobs.start_job(dask_jobs.square, 5, workers="all")
+    assert ipyjobs.receive_job(again, wait=True) == [25, 25]
 
 
 def test_prints_stream_to_the_kernel_while_the_task_runs(dask):

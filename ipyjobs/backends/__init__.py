@@ -77,8 +77,10 @@ class Backend(Protocol):
         it does not follow, by ``manager.collector.watch(child)``."""
 
     # Optional: ``launch_many(children, request)`` launches several children of one
-    # fan-out at once (the thread backend queues them together for its workers), and
-    # ``fan_out_throttle(request)`` gives a fan-out's default throttle.
+    # fan-out at once (the thread backend queues them together for its workers; Dask
+    # submits them as one graph), ``stop_many(children)`` stops the Stopping children
+    # of one job together (Dask), and ``fan_out_throttle(request)`` gives a fan-out's
+    # default throttle (None: no limit held by ipyjobs).
 
     def stop(self, child: Job) -> None:
         """Make a Stopping child stop; the cooperative flag is already set."""

@@ -8,7 +8,7 @@ numbered, so the kernel takes them in order while the work runs (not
 ``distributed.print``, which prints on every client and keeps no order or job). ``run``
 returns how the work ended and the last items.
 
-A stop reaches the task from the kernel through ``Client.run(stop, key, step)``, which
+A stop reaches the task from the kernel through ``Client.run(stop, keys, step)``, which
 runs on the worker: step 0 sets the job's stop flag (``check_stop()``, and a routed
 ``time.sleep`` wakes), step 1 raises ``JobStopped`` in the thread running the work
 (asynchronously, only while the work's code runs, as the thread backend does). The
@@ -79,6 +79,10 @@ _stopped_early: set[str] = set()
 _running_lock = threading.Lock()
 _flusher: threading.Thread | None = None
 _wake = threading.Event()
+#: When the flusher looks next (monotonic; inf: when a task starts). A task that starts
+#: wakes it only if that is later than the task's first flush (a wake per short task
+#: slowed a fan-out).
+_flusher_wakes_at = 0.0
 
 
 def _flush(running: _Running) -> None:
@@ -94,9 +98,12 @@ def _flush(running: _Running) -> None:
 def _flush_all() -> None:
     """The worker's one flusher thread: every ``FLUSH_INTERVAL``, each running task's
     new items (a task's first ``FIRST_FLUSH`` after it started); asleep while none runs."""
+    global _flusher_wakes_at
     while True:
         with _running_lock:
             tasks = list(_running.values())
+            if not tasks:
+                _flusher_wakes_at = float("inf")
         if not tasks:
             _wake.wait()
             _wake.clear()
@@ -110,28 +117,30 @@ def _flush_all() -> None:
             # A worker shutting down may refuse an event: the result still says the end.
             with contextlib.suppress(Exception):
                 _flush(running)
+        _flusher_wakes_at = time.monotonic() + pause
         _wake.wait(pause)
         _wake.clear()
 
 
-def stop(key: str, step: int) -> bool:
-    """Run on the worker by the kernel (``Client.run``): stop task ``key``. Step 0 sets
-    its stop flag and wakes its sleeps; step 1 raises ``JobStopped`` in its thread."""
+def stop(keys: list[str], step: int) -> None:
+    """Run on the worker by the kernel (``Client.run``): stop the tasks ``keys``. Step 0
+    sets their stop flags and wakes their sleeps; step 1 raises ``JobStopped`` in their
+    threads. A task not running here yet stops at once if it starts here."""
     from ..execution import sleeping
 
-    with _running_lock:
-        running = _running.get(key)
-        if running is None:  # not running here (yet): if it starts here, it stops
-            _stopped_early.add(key)
-            return False
-    running.job.stop_requested = True
-    sleeping.wake(running.job)  # type: ignore[arg-type]
-    if step >= 1:
-        with running.lock:
-            if running.in_code:
-                _post_async_exc(running.thread, JobStopped)
-                running.posted = True
-    return True
+    for key in keys:
+        with _running_lock:
+            running = _running.get(key)
+            if running is None:
+                _stopped_early.add(key)
+                continue
+        running.job.stop_requested = True
+        sleeping.wake(running.job)  # type: ignore[arg-type]
+        if step >= 1:
+            with running.lock:
+                if running.in_code:
+                    _post_async_exc(running.thread, JobStopped)
+                    running.posted = True
 
 
 class Outcome(NamedTuple):
@@ -175,31 +184,35 @@ def run(task: dict[str, Any], topic: str, key: str) -> Outcome:
         send("done", None, pickled if small else cloudpickle.dumps(None))
         return outcome
 
-    with _running_lock:
+    running = _Running(job, send)
+    with _running_lock:  # one step: a stop finds it waiting or running, never neither
         if key in _stopped_early:  # stopped while it waited for this worker
             _stopped_early.discard(key)
             send("running", None)
             return ended(Outcome("Stopped", None, [], sent[0], (0.0, 0), where))
-    running = _Running(job, send)
+        _running[key] = running
+        if _flusher is None:
+            _flusher = threading.Thread(target=_flush_all, name="ipyjobs-dask-flusher")
+            _flusher.daemon = True
+            _flusher.start()
+        if _flusher_wakes_at > running.started + FIRST_FLUSH:
+            _wake.set()
     thread_cpu = time.thread_time()
-    cwd = os.getcwd()
-    capture.acquire(host.default().display_publisher())
+    cwd = os.getcwd()  # the work may change it: back here after (when it did)
+    captured = False
     try:
-        with _running_lock:
-            _running[key] = running
-            if _flusher is None:
-                _flusher = threading.Thread(target=_flush_all, name="ipyjobs-dask-flusher")
-                _flusher.daemon = True
-                _flusher.start()
-        _wake.set()
+        capture.acquire(host.default().display_publisher())
+        captured = True
         work = RemoteWork(task["work"], task["cwd"], task["kernel_cwd"], task.get("each"), dict)
         with capture.job_context(job):  # type: ignore[arg-type]
             run_work(job, work, lambda call, job: _interruptible(running, call, job))  # type: ignore[arg-type]
     finally:
         with _running_lock:
             _running.pop(key, None)
-        capture.release()
-        os.chdir(cwd)
+        if captured:
+            capture.release()
+        if os.getcwd() != cwd:
+            os.chdir(cwd)
     with running.lock:  # after any flush in progress: the last items
         last_items = drain(job)
     assert job.outcome is not None

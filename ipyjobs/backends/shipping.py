@@ -287,10 +287,12 @@ class RemoteWork(Work):
         self.namespace = namespace
 
     def run(self, job: Any) -> None:
+        here = os.getcwd()  # (a fan-out's children usually run where the last one ran)
         if self.cwd is not None:
-            os.chdir(self.cwd)
-        elif os.path.isdir(self.kernel_cwd):  # the kernel's folder, when this host has it
-            os.chdir(self.kernel_cwd)
+            if self.cwd != here:
+                os.chdir(self.cwd)
+        elif self.kernel_cwd != here and os.path.isdir(self.kernel_cwd):
+            os.chdir(self.kernel_cwd)  # the kernel's folder, when this host has it
         work = unpack_work(self.packed)
         if isinstance(work, CodeWork) and isinstance(work.namespace, Snapshot):
             namespace = self.namespace(work.namespace.values)

@@ -32,6 +32,7 @@ def request_stop(job: Job, fan_out: FanOut | None) -> None:
     refuse_held_elsewhere([job], "stop")
     if fan_out is not None:
         fan_out.stop()  # no more items are taken; those waiting are Stopped below
+    batches: dict[Runner, list[Job]] = {}  # for a backend that stops many at once
     for child in walk([job]):
         if child.child_jobs:
             continue
@@ -45,7 +46,12 @@ def request_stop(job: Job, fan_out: FanOut | None) -> None:
                 child.runner.stop(child)
             continue
         if child.set_state(STOPPING) and child.runner is not None:
-            child.runner.stop(child)
+            if hasattr(child.runner, "stop_many"):
+                batches.setdefault(child.runner, []).append(child)
+            else:
+                child.runner.stop(child)
+    for runner, children in batches.items():
+        runner.stop_many(children)  # type: ignore[attr-defined]
 
 
 def wait_finished(jobs: Sequence[Job], seconds: float) -> None:
