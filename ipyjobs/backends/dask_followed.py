@@ -31,6 +31,7 @@ class FollowedTask:
     ended: bool = False  # its job was ended (by its last event, or by its future)
     outcome: Any = None  # what that event carried (None: fetch the result)
     lost: str | None = None  # the worker it was lost with
+    watcher: Any = None  # what waits for its future in the client's loop (kept alive)
     restarted: str | None = None  # the worker restarted to stop it
 
     def __post_init__(self) -> None:
