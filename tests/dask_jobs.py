@@ -45,3 +45,11 @@ def touch_then_spin(path: str) -> None:
 
 def worker_pid() -> int:
     return os.getpid()
+
+
+def stuck_first(item: int) -> int:
+    """Item 0 is stuck in C; the others are quick."""
+    if item == 0:
+        stuck_in_c()
+    time.sleep(0.05)
+    return item

@@ -110,6 +110,20 @@ def test_stop_climbs_the_ladder_to_a_worker_restart(dask, manager, tmp_path):
     assert ipyjobs.receive_job(again, wait=True) == [25, 25]
 
 
+def test_restarting_a_worker_to_stop_one_child_spares_the_children_queued_there(dask, manager):
+    """The worker is sealed before its restart: the tasks Dask had sent it that had not
+    begun never begin there, so they are not lost with it but run elsewhere."""
+    manager.stop_grace = 0.3
+    job = ipyjobs.start_job(dask_jobs.stuck_first, each=range(40), backend="dask")
+    first = job.child_jobs[0]
+    eventually(lambda: first.state is JobState.RUNNING, 30)
+    ipyjobs.stop_job(first)
+    assert first.wait(60) and first.state is JobState.STOPPED
+    assert job.wait(60)
+    assert [c.state for c in job.child_jobs[1:]] == [JobState.COMPLETED] * 39
+    assert ipyjobs.receive_job(job) == list(range(1, 40))
+
+
 def test_a_time_limit_fails_a_task_that_runs_past_it(dask, manager):
     manager.stop_grace = 0.3
     job = ipyjobs.start_job(dask_jobs.busy, backend="dask", timeout=0.5)

@@ -239,23 +239,29 @@ class DaskBackend:
         _, message = event
         if not isinstance(message, dict):
             return
-        if message.get("action") in ("add-worker", "remove-worker"):
-            with self._lock:
-                self._known_workers = None  # asked again at the next start
+        if message.get("action") not in ("add-worker", "remove-worker"):
+            return
+        with self._lock:
+            known, self._known_workers = self._known_workers, None  # asked at next start
         if message.get("action") != "remove-worker":
             return
-        gone = message.get("worker")
+        gone = str(message.get("worker"))
         # The tasks it was processing, by key: one may have begun before its "running"
-        # event reached the kernel.
+        # event reached the kernel. Of a worker the stop ladder restarted, only those
+        # that had begun: the others never will there, and Dask runs them elsewhere.
         processing = set(message.get("processing-tasks") or ())
+        began = self._ladder.began_before_restart(gone)
         with self._lock:
             lost = [
                 t
                 for t in self._tasks.values()
-                if (t.worker == gone or t.key in processing) and not t.restarted
+                if (t.worker == gone or t.key in processing)
+                and not t.restarted
+                and (began is None or t.key in began)
             ]
         for task in lost:
             task.lost = gone
+            task.lost_name = known[1].get(gone, gone) if known is not None else gone
         if lost:  # Dask would run them again elsewhere; not from the client's own thread
             threading.Thread(
                 target=self._cancel, args=(lost,), name="ipyjobs-dask-lost", daemon=True
@@ -357,11 +363,11 @@ class DaskBackend:
         failed by Dask itself (the scheduler gone, a task it could not run)."""
         job = task.job
         if task.lost is not None:
-            name = job.location if job.location != "dask" else task.lost
             task.worker = task.worker or task.lost
+            name = task.lost_name or task.lost
+            worker = name if name == task.lost else f"{name} ({task.lost})"
             return JobState.FAILED, WorkerLost(
-                f"{job.name}'s worker {name} ({task.lost}) left the cluster while it ran; "
-                "it is not run again"
+                f"{job.name}'s worker {worker} left the cluster while it ran; it is not run again"
             )
         if job.stop_requested:
             return JobState.STOPPED, None

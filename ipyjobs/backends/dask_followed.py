@@ -30,7 +30,8 @@ class FollowedTask:
     done: bool = False  # its last event came
     ended: bool = False  # its job was ended (by its last event, or by its future)
     outcome: Any = None  # what that event carried (None: fetch the result)
-    lost: str | None = None  # the worker it was lost with
+    lost: str | None = None  # the address of the worker it was lost with
+    lost_name: str | None = None  # that worker's name
     watcher: Any = None  # what waits for its future in the client's loop (kept alive)
     restarted: str | None = None  # the worker restarted to stop it
 

@@ -3,7 +3,8 @@ every ``stop_grace`` seconds, climbed by one thread while some stop is pending.
 
 Step 0 sets the task's stop flag on its worker (``check_stop()``, and a routed
 ``time.sleep`` wakes); step 1 raises ``JobStopped`` in the worker thread running it;
-step 2 cancels it, so that Dask does not run it again, and restarts its worker. A task
+step 2 cancels it, so that Dask does not run it again, and restarts its worker, sealed
+first: the tasks queued there never begin, and Dask runs them elsewhere. A task
 not known to run yet is told on every worker at step 0 (where it starts, it stops at
 once) and cancelled at step 1 if it still waits: cancelling only, it could start
 meanwhile and run on.
@@ -37,6 +38,14 @@ class StopLadder:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()
+        #: The keys of the tasks that had begun on a worker being restarted, by address.
+        self._began: dict[str, set[str]] = {}
+
+    def began_before_restart(self, worker: str) -> set[str] | None:
+        """The keys of the tasks that had begun on ``worker`` when the ladder sealed it
+        to restart it (None: it was not restarted by the ladder)."""
+        with self._lock:
+            return self._began.pop(worker, None)
 
     def climb(self, tasks: list[FollowedTask]) -> None:
         """Stop ``tasks``, together: a fan-out's first step tells those still queued
@@ -124,13 +133,20 @@ class StopLadder:
             self._restart(client, worker, tasks)
 
     def _restart(self, client: Any, worker: str, tasks: list[FollowedTask]) -> None:
-        """The last step: cancel the tasks (so that Dask does not run them again),
-        restart their worker once, and end them once the worker is back."""
+        """The last step: seal the worker (the tasks it holds that have not begun never
+        will: they are not lost with it), cancel the tasks (so that Dask does not run
+        them again), restart the worker once, and end them once it is back."""
         for task in tasks:
             task.restarted = worker
         try:
+            began = client.run(dask_task.seal, workers=[worker], on_error="ignore")
+            with self._lock:
+                self._began[worker] = set(began.get(worker, ()))
             client.cancel([task.future for task in tasks])
-            client.restart_workers([worker], raise_for_error=False)
+            outcome = client.restart_workers([worker], raise_for_error=False)
+            if outcome.get(worker) not in ("OK", "removed"):  # still there, sealed
+                self.began_before_restart(worker)
+                client.run(dask_task.unseal, workers=[worker], on_error="ignore")
         except Exception as error:
             report(f"restarting the Dask worker {worker}", error)
         for task in tasks:

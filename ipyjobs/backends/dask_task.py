@@ -76,6 +76,10 @@ class _Running:
 _running: dict[str, _Running] = {}
 #: Tasks stopped before they ran here: each one that starts ends Stopped at once.
 _stopped_early: set[str] = set()
+#: Clear while this worker is sealed, about to be restarted to stop a task: a task that
+#: starts then waits here and never begins its work (Dask runs it elsewhere).
+_open = threading.Event()
+_open.set()
 _running_lock = threading.Lock()
 _flusher: threading.Thread | None = None
 _wake = threading.Event()
@@ -143,6 +147,19 @@ def stop(keys: list[str], step: int) -> None:
                     running.posted = True
 
 
+def seal() -> list[str]:
+    """Run on the worker by the stop ladder before it restarts the worker: no task
+    begins here any more. The keys of those that began, which are lost with it."""
+    with _running_lock:
+        _open.clear()
+        return list(_running)
+
+
+def unseal() -> None:
+    """The worker was not restarted after all: tasks begin here again."""
+    _open.set()
+
+
 class Outcome(NamedTuple):
     """What ``run`` returns: how the work ended, and what the kernel has not had yet."""
 
@@ -185,12 +202,18 @@ def run(task: dict[str, Any], topic: str, key: str) -> Outcome:
         return outcome
 
     running = _Running(job, send)
-    with _running_lock:  # one step: a stop finds it waiting or running, never neither
-        if key in _stopped_early:  # stopped while it waited for this worker
-            _stopped_early.discard(key)
-            send("running", None)
-            return ended(Outcome("Stopped", None, [], sent[0], (0.0, 0), where))
-        _running[key] = running
+    while True:
+        with _running_lock:  # one step: a stop finds it waiting or running, never neither
+            if key in _stopped_early:  # stopped while it waited for this worker
+                _stopped_early.discard(key)
+                send("running", None)
+                return ended(Outcome("Stopped", None, [], sent[0], (0.0, 0), where))
+            if _open.is_set():
+                _running[key] = running
+                break
+        _open.wait()  # sealed: until the restart ends this process (or it is unsealed)
+    running.started = time.monotonic()
+    with _running_lock:
         if _flusher is None:
             _flusher = threading.Thread(target=_flush_all, name="ipyjobs-dask-flusher")
             _flusher.daemon = True
