@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # what the lazy names are, for readers and type checkers
     )
     from .manager.manager import JobManager
     from .model.errors import (
+        DaskUnavailableError,
         EnginesUnavailableError,
         InvalidJobTargetError,
         InvalidStateError,
@@ -49,6 +50,7 @@ if TYPE_CHECKING:  # what the lazy names are, for readers and type checkers
         JobStateError,
         JobStopped,
         JobTimeoutError,
+        NotifyError,
         StorageWarning,
     )
     from .model.job import Job
@@ -58,6 +60,7 @@ if TYPE_CHECKING:  # what the lazy names are, for readers and type checkers
 __version__ = "0.1.0"
 
 __all__ = [
+    "DaskUnavailableError",
     "EnginesUnavailableError",
     "InvalidJobTargetError",
     "InvalidStateError",
@@ -71,6 +74,7 @@ __all__ = [
     "JobStateInfo",
     "JobStopped",
     "JobTimeoutError",
+    "NotifyError",
     "Progress",
     "Record",
     "StorageWarning",
@@ -101,9 +105,9 @@ _MODULES = {
     "api": "as_job get_job get_manager receive_job remove_job resume_job send_input "
     "set_manager start_job stop_job suspend_job wait_job",
     "execution.inside": "check_stop current_job start_thread write_output write_progress",
-    "model.errors": "EnginesUnavailableError InvalidJobTargetError InvalidStateError "
-    "JobArgumentError JobError JobNotFoundError JobStateError JobStopped JobTimeoutError "
-    "StorageWarning",
+    "model.errors": "DaskUnavailableError EnginesUnavailableError InvalidJobTargetError "
+    "InvalidStateError JobArgumentError JobError JobNotFoundError JobStateError JobStopped "
+    "JobTimeoutError NotifyError StorageWarning",
     "backends": "register_backend",
     "model.job": "Job",
     "manager.manager": "JobManager",

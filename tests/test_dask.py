@@ -12,8 +12,7 @@ import sys
 import pytest
 
 import ipyjobs
-from ipyjobs import JobState, Stream
-from ipyjobs.model.errors import DaskUnavailableError, JobArgumentError
+from ipyjobs import DaskUnavailableError, JobArgumentError, JobState, Stream
 from tests import dask_jobs
 from tests.conftest import eventually, run
 

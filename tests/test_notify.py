@@ -14,8 +14,7 @@ import pytest
 from IPython.utils.capture import capture_output
 
 import ipyjobs
-from ipyjobs import JobState
-from ipyjobs.model.errors import NotifyError
+from ipyjobs import JobState, NotifyError
 from tests.conftest import eventually, run
 from tests.receivers import HttpReceiver, SmtpReceiver
 
