@@ -134,11 +134,16 @@ def test_a_worker_that_dies_under_a_task_fails_it_naming_the_worker(dask, tmp_pa
     started = tmp_path / "started"
     job = ipyjobs.start_job(dask_jobs.touch_then_spin, str(started), workers=["1"])
     eventually(started.exists, 30)
+    behind = ipyjobs.start_job(dask_jobs.square, 3, workers=["1"])  # waits for job
     workers = {w["name"]: a for a, w in dask.scheduler_info()["workers"].items()}
     pid = dask.run(dask_jobs.worker_pid, workers=[workers[1]])[workers[1]]
     os.kill(pid, signal.SIGKILL)
     assert job.wait(60) and job.state is JobState.FAILED
     assert "worker 1" in str(job.reason) and "left the cluster" in str(job.reason)
+    # Pinned to the worker that left (it comes back at a new address), the job waiting
+    # for it fails too, rather than wait for ever.
+    assert behind.wait(60) and behind.state is JobState.FAILED
+    assert "worker 1 (tcp://" in str(behind.reason) and "left the cluster" in str(behind.reason)
 
 
 def test_no_cluster_no_distributed_and_detach_are_refused_in_one_line(manager, monkeypatch):

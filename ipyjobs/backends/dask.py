@@ -161,8 +161,8 @@ class DaskBackend:
                 for order, key, where in zip(orders, keys, placed, strict=True)
             ]
         tasks = [
-            FollowedTask(child, key, future, client)
-            for child, key, future in zip(children, keys, futures, strict=True)
+            FollowedTask(child, key, future, client, placed=where)
+            for child, key, future, where in zip(children, keys, futures, placed, strict=True)
         ]
         with self._lock:
             for task in tasks:
@@ -248,17 +248,22 @@ class DaskBackend:
         gone = str(message.get("worker"))
         # The tasks it was processing, by key: one may have begun before its "running"
         # event reached the kernel. Of a worker the stop ladder restarted, only those
-        # that had begun: the others never will there, and Dask runs them elsewhere.
+        # that had begun: the others never will there, and Dask runs them elsewhere,
+        # unless they are pinned to it: those, like every task pinned to a worker that
+        # left, can run nowhere else (a worker comes back at a new address).
         processing = set(message.get("processing-tasks") or ())
         began = self._ladder.began_before_restart(gone)
+        lost = []
         with self._lock:
-            lost = [
-                t
-                for t in self._tasks.values()
-                if (t.worker == gone or t.key in processing)
-                and not t.restarted
-                and (began is None or t.key in began)
-            ]
+            for task in self._tasks.values():
+                if task.restarted:
+                    continue
+                ran = task.worker == gone or (
+                    task.key in processing and (began is None or task.key in began)
+                )
+                if ran or task.placed == gone:
+                    task.lost_waiting = not ran
+                    lost.append(task)
         for task in lost:
             task.lost = gone
             task.lost_name = known[1].get(gone, gone) if known is not None else gone
@@ -366,6 +371,11 @@ class DaskBackend:
             task.worker = task.worker or task.lost
             name = task.lost_name or task.lost
             worker = name if name == task.lost else f"{name} ({task.lost})"
+            if task.lost_waiting:
+                return JobState.FAILED, WorkerLost(
+                    f"{job.name} was to run on worker {worker}, which left the cluster "
+                    "before it began; it does not run elsewhere"
+                )
             return JobState.FAILED, WorkerLost(
                 f"{job.name}'s worker {worker} left the cluster while it ran; it is not run again"
             )

@@ -20,6 +20,7 @@ class FollowedTask:
     key: str
     future: Any
     client: Any
+    placed: str | None = None  # the address of the worker it is pinned to, if any
     worker: str | None = None  # the address it runs at, once it said so
     events: dict[int, tuple[str, Any]] = field(default_factory=dict)
     next_event: int = 0
@@ -32,6 +33,7 @@ class FollowedTask:
     outcome: Any = None  # what that event carried (None: fetch the result)
     lost: str | None = None  # the address of the worker it was lost with
     lost_name: str | None = None  # that worker's name
+    lost_waiting: bool = False  # lost before it began (pinned to a worker that left)
     watcher: Any = None  # what waits for its future in the client's loop (kept alive)
     restarted: str | None = None  # the worker restarted to stop it
 
